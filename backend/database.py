@@ -36,8 +36,9 @@ def resolve_url(settings: DatabaseSettings, data_dir: Path) -> str:
     return settings.url or embedded_url(data_dir)
 
 
-async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
-    await conn.execute(f"SET search_path TO {schema}, public")
+def _server_settings(schema: str) -> dict[str, str]:
+    # A startup parameter, not SET: the pool's RESET ALL on release would undo a SET.
+    return {"search_path": f"{schema}, public", "application_name": "citypass"}
 
 
 async def create_pool(
@@ -49,7 +50,7 @@ async def create_pool(
             url,
             min_size=min_size,
             max_size=max_size,
-            init=lambda conn: _init_connection(conn, schema),
+            server_settings=_server_settings(schema),
             command_timeout=60,
         )
     except (OSError, asyncpg.PostgresError) as exc:
@@ -59,10 +60,9 @@ async def create_pool(
 async def connect(url: str, schema: str) -> asyncpg.Connection:
     """One dedicated connection (the store's writer and each consumer's listener use these)."""
     try:
-        conn = await asyncpg.connect(url, command_timeout=60)
+        conn = await asyncpg.connect(url, command_timeout=60, server_settings=_server_settings(schema))
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {redact(url)}: {exc}") from exc
-    await _init_connection(conn, schema)
     return conn
 
 

@@ -71,8 +71,9 @@ class EventRecorder(EventReader):
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        # Test seam: awaited inside the transaction just before COMMIT.
+        # Test seams: awaited just before COMMIT, and just after it (before anyone is answered).
         self.before_commit: Callable[[], Awaitable[None]] | None = None
+        self.after_commit: Callable[[], Awaitable[None]] | None = None
         self.batches_committed = 0
 
     async def start(self) -> None:
@@ -199,6 +200,8 @@ class EventRecorder(EventReader):
                 await conn.execute(_UPSERT_TRACKING, list(plan.tracking), list(plan.tracking.values()))
             if self.before_commit is not None:
                 await self.before_commit()
+        if self.after_commit is not None:
+            await self.after_commit()
 
 
 def _fail(batch: list[_Append], exc: BaseException) -> None:

@@ -32,6 +32,7 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSettings:
+    enabled: bool  # run consumers and timers in this process
     batch_size: int
     poll_seconds: float  # fallback when no NOTIFY arrives
     timer_poll_seconds: float
@@ -98,6 +99,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
         return value
 
+    def flag(name: str, default: bool) -> bool:
+        raw = text(name, "1" if default else "0").lower()
+        if raw not in ("0", "1", "true", "false", "yes", "no"):
+            raise SettingsError(f"CITYPASS_{name} must be 1 or 0, not {raw!r}")
+        return raw in ("1", "true", "yes")
+
     mode = text("ENV", "dev")
     if mode not in ("dev", "prod"):
         raise SettingsError(f"CITYPASS_ENV must be 'dev' or 'prod', not {mode!r}")
@@ -111,7 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret = _DEV_SECRET
     elif len(secret) < 32:
         raise SettingsError("CITYPASS_JWT_SECRET must be at least 32 characters")
-    dev_login = text("DEV_LOGIN", "1" if mode == "dev" else "0") == "1"
+    dev_login = flag("DEV_LOGIN", mode == "dev")
     if dev_login and mode != "dev":
         raise SettingsError("CITYPASS_DEV_LOGIN=1 is only allowed with CITYPASS_ENV=dev")
 
@@ -130,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             snapshot_every=integer("SNAPSHOT_EVERY", 100, 0, 1_000_000),
         ),
         consumers=ConsumerSettings(
+            enabled=flag("CONSUMERS", True),
             batch_size=integer("CONSUMER_BATCH", 500, 1, 10_000),
             poll_seconds=number("CONSUMER_POLL_SECONDS", 1.0, 0.01, 3600),
             timer_poll_seconds=number("TIMER_POLL_SECONDS", 1.0, 0.01, 3600),

@@ -1,0 +1,163 @@
+"""The `citypass` command: serve, worker, migrate, replay, db-url."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from backend.database import DatabaseUnavailableError, connect, resolve_url
+from backend.migrations import migrate
+from backend.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("citypass")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"citypass: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(settings, args) or 0)
+    except DatabaseUnavailableError as exc:
+        print(f"citypass: {exc}", file=sys.stderr)
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citypass", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="API and all consumers in one process (the main job)")
+    serve.add_argument("--host", help="address to bind (default CITYPASS_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default CITYPASS_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="HTTP worker processes (default CITYPASS_WORKERS)")
+    serve.add_argument("--demo", action="store_true", help="seed demo data first (dev only)")
+    serve.add_argument("--no-consumers", action="store_true", help="serve the API only")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="consumers and timers only, no HTTP")
+    worker.set_defaults(run=_worker)
+
+    mig = commands.add_parser("migrate", help="apply pending schema migrations")
+    mig.set_defaults(run=_migrate)
+
+    replay = commands.add_parser("replay", help="rebuild one read model from position 0, then swap it in")
+    replay.add_argument("consumer", help="consumer name (see /health)")
+    replay.set_defaults(run=_replay)
+
+    db_url = commands.add_parser("db-url", help="print the database URL (starts the embedded server)")
+    db_url.set_defaults(run=_db_url)
+    return parser
+
+
+def _database_url(settings: Settings) -> str:
+    url = resolve_url(settings.database, settings.data_dir)
+    # Child processes (HTTP workers) must reuse this server, not start their own.
+    os.environ["CITYPASS_DATABASE_URL"] = url
+    return url
+
+
+async def _apply_migrations(url: str, schema: str) -> list[int]:
+    conn = await connect(url, schema)
+    try:
+        return await migrate(conn, schema)
+    finally:
+        await conn.close()
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = asyncio.run(_apply_migrations(_database_url(settings), settings.database.schema))
+    print(f"applied {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def _db_url(settings: Settings, args: argparse.Namespace) -> int:
+    print(_database_url(settings))
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    url = _database_url(settings)
+    asyncio.run(_apply_migrations(url, settings.database.schema))
+    if args.demo:
+        if not settings.is_dev:
+            print("citypass: --demo is only for CITYPASS_ENV=dev", file=sys.stderr)
+            return 2
+        from backend.demo import seed
+
+        asyncio.run(seed(settings, url))
+    if args.no_consumers:
+        os.environ["CITYPASS_CONSUMERS"] = "0"
+    host = args.host or settings.http.host
+    port = settings.http.port if args.port is None else args.port
+    log.info("serving on http://%s:%d (database %s)", host, port, settings.database.schema)
+    Granian(
+        target="backend.asgi:create",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host,
+        port=port,
+        workers=args.workers or settings.http.workers,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+    ).serve()
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from backend.runtime import Runtime
+
+    url = _database_url(settings)
+
+    async def run() -> None:
+        runtime = Runtime(settings, url, with_consumers=True)
+        await runtime.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker running %d consumers", len(runtime.consumer_names))
+        await stop.wait()
+        await runtime.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from backend.runtime import Runtime
+
+    url = _database_url(settings)
+
+    async def run() -> int:
+        runtime = Runtime(settings, url, with_consumers=False)
+        await runtime.start()
+        try:
+            if args.consumer not in runtime.consumer_names:
+                known = ", ".join(runtime.consumer_names) or "none"
+                print(f"citypass: no consumer {args.consumer!r} (known: {known})", file=sys.stderr)
+                return 2
+            position = await runtime.rebuild(args.consumer)
+            print(f"{args.consumer}: rebuilt from 0 to {position} and swapped in")
+            return 0
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Settings come from the environment once, and bad values are refused with the variable named."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.settings import SettingsError, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_are_a_working_development_setup() -> None:
+    s = load_settings({})
+    assert s.env == "dev" and s.is_dev
+    assert s.database.url is None and s.database.schema == "citypass"
+    assert (s.http.host, s.http.port, s.http.workers) == ("127.0.0.1", 8000, 1)
+    assert s.auth.dev_login is True
+    assert s.consumers.enabled is True
+    assert s.data_dir.name == "var"
+
+
+def test_values_are_read_and_typed() -> None:
+    s = load_settings(
+        {
+            "CITYPASS_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
+            "CITYPASS_DB_SCHEMA": "city_430100",
+            "CITYPASS_PORT": "9000",
+            "CITYPASS_CONSUMER_POLL_SECONDS": "0.25",
+            "CITYPASS_CONSUMERS": "0",
+            "CITYPASS_STORE_MAX_BATCH": "64",
+        }
+    )
+    assert s.database.url == "postgresql://postgres@127.0.0.1:5432/postgres"
+    assert s.database.schema == "city_430100"
+    assert s.http.port == 9000
+    assert s.consumers.poll_seconds == 0.25
+    assert s.consumers.enabled is False
+    assert s.store.max_batch == 64
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CITYPASS_PORT": "eighty"}, "CITYPASS_PORT"),
+        ({"CITYPASS_PORT": "70000"}, "CITYPASS_PORT"),
+        ({"CITYPASS_ENV": "staging"}, "CITYPASS_ENV"),
+        ({"CITYPASS_DB_SCHEMA": "Robert'); DROP"}, "CITYPASS_DB_SCHEMA"),
+        ({"CITYPASS_ENV": "prod"}, "CITYPASS_JWT_SECRET"),
+        ({"CITYPASS_JWT_SECRET": "short"}, "CITYPASS_JWT_SECRET"),
+        ({"CITYPASS_CONSUMERS": "maybe"}, "CITYPASS_CONSUMERS"),
+        (
+            {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "x" * 40, "CITYPASS_DEV_LOGIN": "1"},
+            "CITYPASS_DEV_LOGIN",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+
+
+def test_production_turns_dev_login_off() -> None:
+    s = load_settings({"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48})
+    assert s.auth.dev_login is False and not s.is_dev

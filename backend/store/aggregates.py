@@ -52,9 +52,7 @@ class AggregateStore:
                 await self._maybe_snapshot(aggregate, len(events))
         return ids
 
-    async def execute(
-        self, aggregate_id: UUID, command: Callable[[Any], R], *, retries: int = 5
-    ) -> R:
+    async def execute(self, aggregate_id: UUID, command: Callable[[Any], R], *, retries: int = 5) -> R:
         """Load, run the command, save; on a version conflict reload and run it again."""
         for attempt in range(retries + 1):
             aggregate = await self.get(aggregate_id)

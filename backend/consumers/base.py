@@ -1,0 +1,73 @@
+"""What a consumer is: a name, the topics it reads, the tables it owns, and a batch handler."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import StoredEvent
+
+# In production an eventsourcing Mapper's to_domain_event; injected so tests and tools can choose.
+Decode = Callable[[StoredEvent], object]
+
+# Table names are spliced into SQL, so only plain lower-case identifiers are allowed.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One decoded event with its place in the global log."""
+
+    notification_id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    recorded_at: datetime
+    event: object
+
+
+class Consumer(Protocol):
+    """Follows the log; its effects and its position are committed together by the runner.
+
+    A Protocol, not a base class: projections/ and notifications/ may not import
+    backend/, so they satisfy it by shape. `handle` receives the table suffix of
+    the generation it writes ("_g2"): during a blue/green rebuild the same consumer
+    fills fresh tables while the live runner still writes the old ones.
+    """
+
+    name: str
+    # None: every topic. Otherwise other topics are neither read nor decoded, but still passed.
+    topics: frozenset[str] | None
+    # Base names of the tables this consumer owns; readers query the views of these names.
+    tables: Sequence[str]
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        """Create this consumer's physical tables, each named base + suffix."""
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope], suffix: str) -> None:
+        """Write the effects of these events through conn, inside the runner's transaction."""
+
+
+def table_suffix(generation: int) -> str:
+    return f"_g{generation}"
+
+
+def tracking_name(consumer_name: str, generation: int) -> str:
+    """Each generation has its own position, so a rebuild never disturbs the live one."""
+    return f"{consumer_name}#g{generation}"
+
+
+def checked_tables(consumer: Consumer) -> list[str]:
+    """The consumer's base table names, refusing any that is not a plain identifier."""
+    names = list(consumer.tables)
+    for name in names:
+        if not _IDENTIFIER.match(name):
+            raise ValueError(f"{consumer.name}: table name {name!r} is not a plain identifier")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{consumer.name}: a table is listed twice: {names}")
+    return names

@@ -1,0 +1,116 @@
+"""Blue/green rebuild: replay the whole log into fresh tables while the old ones serve, then swap."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from backend.consumers.base import Consumer, Decode, checked_tables, table_suffix, tracking_name
+from backend.consumers.batch import process_batch
+from backend.consumers.generations import (
+    active_generation,
+    drop_tables,
+    install,
+    point_views,
+    reset_position,
+)
+from backend.consumers.leadership import advisory_key
+from backend.store.reader import EventReader
+
+log = logging.getLogger(__name__)
+
+
+class RebuildInProgressError(RuntimeError):
+    """Another session is already rebuilding this consumer."""
+
+
+async def rebuild(reader: EventReader, consumer: Consumer, decode: Decode, *, batch_size: int = 500) -> int:
+    """Build generation N+1 from position 0, swap the views to it, drop N; return N+1."""
+    tables = checked_tables(consumer)
+    if not tables:
+        # Its effects live in shared tables (timers, outboxes): replaying would repeat them.
+        raise ValueError(f"consumer {consumer.name} owns no tables; there is nothing to rebuild")
+    async with reader.pool.acquire() as conn:
+        schema: str = await conn.fetchval("SELECT current_schema()")
+        key = advisory_key(schema, consumer.name, "rebuild")
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            raise RebuildInProgressError(f"consumer {consumer.name} is already being rebuilt")
+        try:
+            await install(conn, consumer)
+            old = await active_generation(conn, consumer.name)
+            new = old + 1
+            await _prepare(conn, consumer, new)
+            log.info("rebuilding %s into generation %d while %d serves", consumer.name, new, old)
+            # The long part, batch by batch, each its own transaction: nothing is blocked.
+            while True:
+                async with conn.transaction():
+                    result = await process_batch(conn, reader, consumer, decode, new, batch_size)
+                if result.caught_up:
+                    break
+            old_tables = await _swap(conn, reader, consumer, decode, old, new, batch_size)
+            async with conn.transaction():
+                await drop_tables(conn, old_tables, table_suffix(old))
+                await conn.execute(
+                    "DELETE FROM tracking WHERE application_name = $1", tracking_name(consumer.name, old)
+                )
+            log.info("consumer %s now serves generation %d; generation %d dropped", consumer.name, new, old)
+            return new
+        finally:
+            await _unlock(conn, key, consumer.name)
+
+
+async def _prepare(conn: asyncpg.Connection, consumer: Consumer, new: int) -> None:
+    suffix = table_suffix(new)
+    async with conn.transaction():
+        await drop_tables(conn, checked_tables(consumer), suffix)  # leftovers of a failed rebuild
+        await consumer.create_tables(conn, suffix)
+        await reset_position(conn, tracking_name(consumer.name, new))
+        await conn.execute(
+            "UPDATE consumer_generations SET building_generation = $2 WHERE consumer_name = $1",
+            consumer.name,
+            new,
+        )
+
+
+async def _swap(
+    conn: asyncpg.Connection,
+    reader: EventReader,
+    consumer: Consumer,
+    decode: Decode,
+    old: int,
+    new: int,
+    batch_size: int,
+) -> list[str]:
+    """Catch up the last events and point the views at `new`, in one short transaction."""
+    tables = checked_tables(consumer)
+    async with conn.transaction():
+        # FOR UPDATE waits for the live runner's batch (it holds FOR SHARE) and holds off its next one.
+        row = await conn.fetchrow(
+            "SELECT generation, tables FROM consumer_generations WHERE consumer_name = $1 FOR UPDATE",
+            consumer.name,
+        )
+        if row is None or row["generation"] != old:
+            raise RebuildInProgressError(f"consumer {consumer.name} changed generation during the rebuild")
+        while not (await process_batch(conn, reader, consumer, decode, new, batch_size)).caught_up:
+            pass
+        old_tables = list(row["tables"])
+        for base in set(old_tables) - set(tables):
+            await conn.execute(f"DROP VIEW IF EXISTS {base}")
+        await point_views(conn, tables, table_suffix(new))
+        await conn.execute(
+            "UPDATE consumer_generations SET generation = $2, tables = $3, building_generation = NULL, "
+            "swapped_at = now() WHERE consumer_name = $1",
+            consumer.name,
+            new,
+            tables,
+        )
+    return old_tables
+
+
+async def _unlock(conn: asyncpg.Connection, key: int, name: str) -> None:
+    try:
+        await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        # The session is gone, and the lock with it.
+        log.warning("could not release the rebuild lock of %s", name, exc_info=True)

@@ -1,0 +1,144 @@
+"""Deadlines as rows: consumers schedule them in their transactions, a worker fires them as commands.
+
+Scheduling inside a consumer's batch transaction ties each timer to the event
+that caused it exactly once. Firing is at least once: a crash between the command
+and marking the row fired repeats the command, so a handler must use the timer
+key as its idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+log = logging.getLogger(__name__)
+
+TimerHandler = Callable[[str, Any], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+async def schedule(
+    conn: asyncpg.Connection, key: str, kind: str, due_at: datetime, payload: Any = None
+) -> bool:
+    """Create the timer or move it; False if the key already fired: it stays fired, so replays do no harm."""
+    key_set = await conn.fetchval(
+        "INSERT INTO due_timers (key, kind, due_at, payload) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at, "
+        "payload = EXCLUDED.payload, attempts = 0, last_error = NULL "
+        "WHERE due_timers.fired_at IS NULL RETURNING key",
+        key,
+        kind,
+        due_at,
+        msgspec.json.encode(payload if payload is not None else {}).decode(),
+    )
+    return key_set is not None
+
+
+async def cancel(conn: asyncpg.Connection, key: str) -> bool:
+    """Forget an unfired timer; return whether there was one."""
+    status = await conn.execute("DELETE FROM due_timers WHERE key = $1 AND fired_at IS NULL", key)
+    return bool(status == "DELETE 1")
+
+
+# SKIP LOCKED: several workers share the table, each taking rows no other holds.
+_CLAIM = """
+SELECT key, kind, payload, attempts FROM due_timers
+WHERE fired_at IS NULL AND due_at <= $1
+ORDER BY due_at LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+_FIRED = "UPDATE due_timers SET fired_at = $2, last_error = NULL WHERE key = $1"
+_FAILED = "UPDATE due_timers SET attempts = $2, last_error = $3, due_at = $4 WHERE key = $1"
+
+
+class TimerWorker:
+    """Fires due timers; the clock is injected so that time is a parameter, never the server's now()."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, TimerHandler],
+        clock: Clock,
+        *,
+        batch: int = 10,
+        poll_seconds: float = 1.0,
+        handler_timeout: float = 60.0,
+        base_backoff: float = 5.0,
+        max_backoff: float = 3600.0,
+        jitter: float = 0.25,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.pool, self.handlers, self.clock = pool, handlers, clock
+        self.batch, self.poll_seconds, self.handler_timeout = batch, poll_seconds, handler_timeout
+        self.base_backoff, self.max_backoff, self.jitter, self.rng = base_backoff, max_backoff, jitter, rng
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name="timer-worker")
+        return self._task
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the timers in hand finish, then return; cancel after grace_seconds."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait([self._task], timeout=grace_seconds)
+        if not done:
+            log.warning("timer worker did not stop within %.1fs; cancelling it", grace_seconds)
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                fired = await self.fire_due()
+            except Exception:
+                log.exception("timer worker pass failed; trying again in %.1fs", self.poll_seconds)
+                fired = 0
+            if fired < self.batch:
+                with contextlib.suppress(TimeoutError):  # time to look for due timers again
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+
+    async def fire_due(self) -> int:
+        """One pass: claim up to `batch` due timers and fire each; return how many were tried."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, self.clock(), self.batch)
+            for row in rows:
+                await self._fire(conn, row)
+        return len(rows)
+
+    async def _fire(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        key, kind, attempts = row["key"], row["kind"], row["attempts"] + 1
+        try:
+            handler = self.handlers.get(kind)
+            if handler is None:
+                raise LookupError(f"no handler for timer kind {kind!r}")
+            await asyncio.wait_for(handler(key, msgspec.json.decode(row["payload"])), self.handler_timeout)
+        except Exception as exc:
+            delay = self.backoff(attempts)
+            log.warning(
+                "timer %s (%s) failed on attempt %d; retrying in %.1fs",
+                key,
+                kind,
+                attempts,
+                delay,
+                exc_info=True,
+            )
+            due_at = self.clock() + timedelta(seconds=delay)
+            await conn.execute(_FAILED, key, attempts, f"{type(exc).__name__}: {exc}", due_at)
+            return
+        await conn.execute(_FIRED, key, self.clock())
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt `attempts + 1`: exponential, capped, with jitter to spread retries."""
+        delay = min(self.max_backoff, self.base_backoff * 2.0 ** (attempts - 1))
+        return delay * (1 + self.jitter * self.rng())

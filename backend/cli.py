@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from backend.database import DatabaseUnavailableError, connect, resolve_url
 from backend.migrations import migrate
 from backend.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
 
 log = logging.getLogger("citypass")
 
@@ -116,35 +122,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(settings: Settings, args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def _running(settings: Settings, *, with_consumers: bool) -> AsyncIterator[Runtime]:
     from backend.bootstrap import build_runtime
 
-    url = _database_url(settings)
-
-    async def run() -> None:
-        runtime = build_runtime(settings, url, with_consumers=True)
-        await runtime.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("worker running %d consumers", len(runtime.consumer_names))
-        await stop.wait()
+    runtime = build_runtime(settings, _database_url(settings), with_consumers=with_consumers)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
         await runtime.stop()
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> None:
+        async with _running(settings, with_consumers=True) as runtime:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("worker running %d consumers", len(runtime.consumer_names))
+            await stop.wait()
 
     asyncio.run(run())
     return 0
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    from backend.bootstrap import build_runtime
-
-    url = _database_url(settings)
-
     async def run() -> int:
-        runtime = build_runtime(settings, url, with_consumers=False)
-        await runtime.start()
-        try:
+        async with _running(settings, with_consumers=False) as runtime:
             if args.consumer not in runtime.consumer_names:
                 known = ", ".join(runtime.consumer_names) or "none"
                 print(f"citypass: no consumer {args.consumer!r} (known: {known})", file=sys.stderr)
@@ -152,8 +158,6 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             position = await runtime.rebuild(args.consumer)
             print(f"{args.consumer}: rebuilt from 0 to {position} and swapped in")
             return 0
-        finally:
-            await runtime.stop()
 
     return asyncio.run(run())
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
 
 
 class SettingsError(ValueError):
@@ -79,25 +82,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     def text(name: str, default: str) -> str:
         return env.get(f"CITYPASS_{name}", default).strip() or default
 
-    def integer(name: str, default: int, low: int, high: int) -> int:
+    def ranged(name: str, default: T, low: T, high: T, parse: Callable[[str], T], what: str) -> T:
         raw = text(name, str(default))
         try:
-            value = int(raw)
+            value = parse(raw)
         except ValueError:
-            raise SettingsError(f"CITYPASS_{name} must be a whole number, not {raw!r}") from None
-        if not low <= value <= high:
+            raise SettingsError(f"CITYPASS_{name} must be {what}, not {raw!r}") from None
+        if not low <= value <= high:  # type: ignore[operator]
             raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
         return value
 
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        return ranged(name, default, low, high, int, "a whole number")
+
     def number(name: str, default: float, low: float, high: float) -> float:
-        raw = text(name, str(default))
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"CITYPASS_{name} must be a number, not {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
-        return value
+        return ranged(name, default, low, high, float, "a number")
 
     def flag(name: str, default: bool) -> bool:
         raw = text(name, "1" if default else "0").lower()

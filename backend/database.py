@@ -50,6 +50,15 @@ def _server_settings(schema: str) -> dict[str, str]:
     return {"search_path": f"{schema}, public", "application_name": "citypass"}
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without the reset query: asyncpg still rolls back an open transaction.
+
+    Pooled connections never keep session state here (advisory locks and LISTEN
+    live on dedicated connections from `connect`), so the default RESET ALL /
+    UNLISTEN * round trip on every release would only cost time.
+    """
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections see `schema` first; fails loudly if the server is unreachable."""
     try:
@@ -59,6 +68,7 @@ async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int
             max_size=max_size,
             server_settings=_server_settings(schema),
             command_timeout=60,
+            reset=_keep_session,
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {redact(url)}: {exc}") from exc

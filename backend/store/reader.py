@@ -8,6 +8,8 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification, StoredEvent
 
+from backend.store.loads import LoadCoalescer
+
 
 def notify_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel on which committed appends announce their last id."""
@@ -19,6 +21,7 @@ class EventReader:
         self.pool = pool
         self.schema = schema
         self.channel = notify_channel(schema)
+        self._loads = LoadCoalescer(pool)
 
     async def select_events(
         self,
@@ -29,6 +32,8 @@ class EventReader:
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
+        if lte is None and not desc and limit is None:
+            return await self._loads.load(originator_id, gt or 0)  # the common case: a whole history
         clauses = ["originator_id = $1"]
         args: list[object] = [originator_id]
         if gt is not None:

@@ -8,6 +8,7 @@ command is what lets us commit far more commands per second than transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,36 +169,48 @@ class EventRecorder(EventReader):
                 item.future.set_result(outcome)
 
     async def _write(self, conn: asyncpg.Connection, batch: list[_Append], plan: _Plan) -> None:
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")
+        # Four round trips per batch, whatever its size: begin and lock; read heads,
+        # positions and the last id; write events, positions and the NOTIFY; commit.
+        await conn.execute("BEGIN; LOCK TABLE stored_events IN EXCLUSIVE MODE")
+        try:
             originators = list({e.originator_id for item in batch for e in item.events})
-            heads: dict[UUID, tuple[int, bytes]] = {}
-            if originators:
-                rows = await conn.fetch(_SELECT_HEADS, originators)
-                heads = {r[0]: (r[1], r[2]) for r in rows}
             names = list({item.tracking.application_name for item in batch if item.tracking})
+            heads: dict[UUID, tuple[int, bytes]] = {}
             positions: dict[str, int] = {}
-            if names:
-                rows = await conn.fetch(_SELECT_TRACKING, names)
-                positions = {r[0]: r[1] for r in rows}
-            next_id = (await conn.fetchval("SELECT max(notification_id) FROM stored_events") or 0) + 1
+            last_id = 0
+            for kind, oid, name, number, link in await conn.fetch(_SELECT_STATE, originators, names):
+                if kind == 0:
+                    heads[oid] = (number, link)
+                elif kind == 1:
+                    positions[name] = number
+                else:
+                    last_id = number
+            next_id = last_id + 1
             for item in batch:
                 next_id = _plan_append(item, plan, heads, positions, next_id)
-            if plan.ids:
+            if plan.ids or plan.tracking:
                 await conn.execute(
-                    _INSERT_EVENTS,
+                    _WRITE,
                     plan.ids,
                     plan.originator_ids,
                     plan.versions,
                     plan.topics,
                     plan.states,
                     plan.hashes,
+                    list(plan.tracking),
+                    list(plan.tracking.values()),
+                    self.channel,
+                    str(plan.ids[-1]) if plan.ids else "",
                 )
-                await conn.execute("SELECT pg_notify($1, $2)", self.channel, str(plan.ids[-1]))
-            if plan.tracking:
-                await conn.execute(_UPSERT_TRACKING, list(plan.tracking), list(plan.tracking.values()))
             if self.before_commit is not None:
                 await self.before_commit()
+            await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                # If the session is gone, the server has rolled back by itself.
+                with contextlib.suppress(*_CONNECTION_LOST):
+                    await conn.execute("ROLLBACK")
+            raise
         if self.after_commit is not None:
             await self.after_commit()
 
@@ -264,30 +277,35 @@ def _plan_append(
     return next_id + len(item.events)
 
 
-# The newest version and hash of each aggregate in the batch: one index probe each.
-_SELECT_HEADS = """
-SELECT i.id, e.originator_version, e.hash
+# Everything the plan needs, in one round trip: the newest version and hash of each
+# aggregate in the batch (one index probe each), the consumers' positions, the last id.
+_SELECT_STATE = """
+SELECT 0, i.id, NULL::text, e.originator_version, e.hash
 FROM unnest($1::uuid[]) AS i(id)
 CROSS JOIN LATERAL (
     SELECT originator_version, hash FROM stored_events
     WHERE originator_id = i.id ORDER BY originator_version DESC LIMIT 1
 ) AS e
-"""
-_SELECT_TRACKING = """
-SELECT application_name, notification_id FROM tracking
-WHERE application_name = ANY($1::text[]) FOR UPDATE
+UNION ALL
+SELECT 1, NULL, application_name, notification_id, NULL FROM tracking
+WHERE application_name = ANY($2::text[])
+UNION ALL
+SELECT 2, NULL, NULL, coalesce(max(notification_id), 0), NULL FROM stored_events
 """
 _SELECT_TRACKING_PLAIN = """
 SELECT application_name, notification_id FROM tracking WHERE application_name = ANY($1::text[])
 """
-_INSERT_EVENTS = """
-INSERT INTO stored_events
-    (notification_id, originator_id, originator_version, topic, state, hash)
-SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], $6::bytea[])
-"""
-_UPSERT_TRACKING = """
-INSERT INTO tracking (application_name, notification_id)
-SELECT * FROM unnest($1::text[], $2::bigint[])
-ON CONFLICT (application_name)
-DO UPDATE SET notification_id = EXCLUDED.notification_id, updated_at = now()
+# Events, positions and the wake-up call in one statement (data-modifying CTEs always run).
+_WRITE = """
+WITH events AS (
+    INSERT INTO stored_events
+        (notification_id, originator_id, originator_version, topic, state, hash)
+    SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], $6::bytea[])
+), positions AS (
+    INSERT INTO tracking (application_name, notification_id)
+    SELECT * FROM unnest($7::text[], $8::bigint[])
+    ON CONFLICT (application_name)
+    DO UPDATE SET notification_id = EXCLUDED.notification_id, updated_at = now()
+)
+SELECT pg_notify($9, $10) WHERE $10 <> ''
 """

@@ -1,0 +1,81 @@
+"""Coalesced loads: concurrent reads of whole aggregate histories share one query.
+
+The read-side twin of group commit. A request only joins a query that starts
+after it was made, so a load always sees every append acknowledged before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import StoredEvent
+
+log = logging.getLogger(__name__)
+
+_Key = tuple[UUID, int]  # (aggregate id, load versions after this one)
+
+
+class LoadCoalescer:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500, max_queries: int = 4) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._pending: dict[_Key, list[asyncio.Future[list[StoredEvent]]]] = defaultdict(list)
+        self._slots = asyncio.Semaphore(max_queries)  # several queries may run, each on its own connection
+        self._draining = 0
+        self._max_queries = max_queries
+        self._tasks: set[asyncio.Task[None]] = set()  # held so that they are not collected mid-flight
+
+    async def load(self, originator_id: UUID, after: int) -> list[StoredEvent]:
+        future: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
+        self._pending[(originator_id, after)].append(future)
+        if self._draining < self._max_queries:
+            self._draining += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                async with self._slots:
+                    if not self._pending:
+                        return
+                    keys = list(self._pending)[: self._max_batch]
+                    waiting = {key: self._pending.pop(key) for key in keys}
+                    await self._query(waiting)
+        finally:
+            self._draining -= 1
+
+    async def _query(self, waiting: dict[_Key, list[asyncio.Future[list[StoredEvent]]]]) -> None:
+        keys = list(waiting)
+        try:
+            rows = await self._pool.fetch(
+                _LOAD, [k[0] for k in keys], [k[1] for k in keys], list(range(len(keys)))
+            )
+        except Exception as exc:  # every waiter hears about it; nobody is left hanging
+            for futures in waiting.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        found: list[list[StoredEvent]] = [[] for _ in keys]
+        for slot, oid, version, topic, state in rows:
+            found[slot].append(StoredEvent(oid, version, topic, state))
+        for events, futures in zip(found, waiting.values(), strict=True):
+            for future in futures:
+                if not future.done():
+                    future.set_result(events)
+
+
+# The slot tells which request a row answers; rows come in version order per request.
+_LOAD = """
+SELECT r.slot, e.originator_id, e.originator_version, e.topic, e.state
+FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS r(id, after, slot)
+JOIN stored_events e ON e.originator_id = r.id AND e.originator_version > r.after
+ORDER BY r.slot, e.originator_version
+"""

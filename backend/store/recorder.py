@@ -36,6 +36,9 @@ _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
+    # A backend killed while the connection sat idle can leave the protocol mid-error;
+    # the next statement then fails this way instead of with a connection error.
+    asyncpg.exceptions._base.InternalClientError,
 )
 _MAX_ATTEMPTS = 5
 
@@ -145,13 +148,14 @@ class EventRecorder(EventReader):
                 break
             except _CONNECTION_LOST as exc:
                 error = exc
-                self._conn = None
+                self._discard_connection()
                 if plan is not None and (plan.ids or plan.tracking):
                     unresolved = plan
                 log.warning("event writer lost its connection (attempt %d): %s", attempt + 1, exc)
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             except Exception as exc:  # a fault in the batch as a whole: tell every caller
                 log.exception("event writer failed a batch of %d appends", len(batch))
+                self._discard_connection()  # its state is unknown; the next batch starts clean
                 _fail(batch, exc)
                 return
         else:
@@ -167,6 +171,11 @@ class EventRecorder(EventReader):
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+
+    def _discard_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
 
     async def _write(self, conn: asyncpg.Connection, batch: list[_Append], plan: _Plan) -> None:
         # Four round trips per batch, whatever its size: begin and lock; read heads,

@@ -73,9 +73,15 @@ class LoadCoalescer:
 
 
 # The slot tells which request a row answers; rows come in version order per request.
+# LATERAL with OFFSET 0 keeps each id an index probe: as a plain join, stale statistics
+# (a young or fast-growing table) make the planner hash-join a scan of the whole table.
 _LOAD = """
 SELECT r.slot, e.originator_id, e.originator_version, e.topic, e.state
 FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS r(id, after, slot)
-JOIN stored_events e ON e.originator_id = r.id AND e.originator_version > r.after
+CROSS JOIN LATERAL (
+    SELECT originator_id, originator_version, topic, state FROM stored_events
+    WHERE originator_id = r.id AND originator_version > r.after
+    OFFSET 0
+) AS e
 ORDER BY r.slot, e.originator_version
 """

@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from backend.database import DatabaseUnavailableError, connect, resolve_url
+from backend.database import DatabaseUnavailableError, connect, resolve_url, stop_embedded
 from backend.migrations import migrate
 from backend.settings import Settings, SettingsError, load_settings
 
@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
     db_url = commands.add_parser("db-url", help="print the database URL (starts the embedded server)")
     db_url.set_defaults(run=_db_url)
+
+    db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL under the data directory")
+    db_stop.set_defaults(run=_db_stop)
     return parser
 
 
@@ -89,6 +92,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _db_url(settings: Settings, args: argparse.Namespace) -> int:
     print(_database_url(settings))
+    return 0
+
+
+def _db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    stopped = stop_embedded(settings.data_dir)
+    print("embedded PostgreSQL stopped" if stopped else "no embedded PostgreSQL was running")
     return 0
 
 

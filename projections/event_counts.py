@@ -23,9 +23,9 @@ class TopicDayCount(msgspec.Struct, frozen=True):
 class EventCounts:
     """Counts every event; its tables are rebuilt blue/green like any other read model."""
 
-    name = "event_counts"
-    topics = None  # every topic
-    tables = ("event_counts",)
+    name: str = "event_counts"
+    topics: frozenset[str] | None = None  # every topic
+    tables: Sequence[str] = ("event_counts",)
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(

@@ -93,7 +93,8 @@ class EventReader:
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
             + f" ORDER BY notification_id LIMIT ${len(args)}"
         )
-        return await (conn or self.pool).fetch(sql, *args)
+        rows: list[asyncpg.Record] = await (conn or self.pool).fetch(sql, *args)
+        return rows
 
     async def max_notification_id(self) -> int | None:
         value: int | None = await self.pool.fetchval("SELECT max(notification_id) FROM stored_events")

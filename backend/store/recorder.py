@@ -253,7 +253,9 @@ def _plan_append(
     tentative: dict[UUID, tuple[int, bytes]] = {}
     hashes: list[bytes] = []
     for event in item.events:
-        head = tentative.get(event.originator_id) or heads.get(event.originator_id)
+        oid = event.originator_id
+        assert isinstance(oid, UUID), "the store keys aggregates by UUID"
+        head = tentative.get(oid) or heads.get(oid)
         if head is not None and event.originator_version <= head[0]:
             plan.outcomes.append(
                 ConcurrencyError(
@@ -263,7 +265,7 @@ def _plan_append(
             )
             return next_id
         link = chain_hash(head[1] if head else GENESIS, event.topic, event.state)
-        tentative[event.originator_id] = (event.originator_version, link)
+        tentative[oid] = (event.originator_version, link)
         hashes.append(link)
     if item.tracking is not None:
         name, position = item.tracking.application_name, item.tracking.notification_id

@@ -102,9 +102,10 @@ class _Subscription(ListenNotifySubscription[SyncRecorder]):
     """Pulls on every NOTIFY from the writer, as the library's PostgreSQL subscription does."""
 
     def __init__(self, recorder: SyncRecorder, gt: int | None, topics: Sequence[str]) -> None:
-        self._listener: asyncpg.Connection = recorder.call(connect(recorder.url, recorder.schema))
+        listener = recorder.call(connect(recorder.url, recorder.schema))
+        self._listener: asyncpg.Connection | None = listener
         super().__init__(recorder=recorder, gt=gt, topics=topics)
-        recorder.call(self._listener.add_listener(recorder.recorder.channel, self._on_notify))
+        recorder.call(listener.add_listener(recorder.recorder.channel, self._on_notify))
         self._has_been_notified.set()  # pull once more: anything committed before LISTEN began
 
     def _on_notify(self, *_: object) -> None:
@@ -112,6 +113,6 @@ class _Subscription(ListenNotifySubscription[SyncRecorder]):
 
     def stop(self) -> None:
         super().stop()
-        listener, self._listener = self._listener, None  # type: ignore[assignment]
+        listener, self._listener = self._listener, None
         if listener is not None:
             self._recorder.call(listener.close())

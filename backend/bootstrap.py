@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from backend.materials import (
+    MaterialCorruptedError,
+    MaterialNotFoundError,
+    MaterialStore,
+    MaterialTooLargeError,
+    MaterialTypeError,
+)
 from backend.runtime import Runtime
 from backend.settings import Settings
 from miniapp_api.app import create_app
 from miniapp_api.config import ApiConfig
+from miniapp_api.materials import materials_router
+from miniapp_api.problems import ProblemMap
 from projections.event_counts import EventCounts
 
 
@@ -21,8 +30,19 @@ def build_runtime(settings: Settings, url: str, *, with_consumers: bool) -> Runt
     )
 
 
+def problem_map() -> ProblemMap:
+    """Every error of the backend's own that a caller can cause, with its status and stable type."""
+    problems = ProblemMap()
+    problems.register(MaterialTooLargeError, 413, "material-too-large", "Material file too large")
+    problems.register(MaterialTypeError, 415, "material-type", "Material file type not accepted")
+    problems.register(MaterialNotFoundError, 404, "material-not-found", "No such material")
+    problems.register(MaterialCorruptedError, 500, "material-corrupted", "Stored material is damaged")
+    return problems
+
+
 def build_app(settings: Settings, url: str) -> Litestar:
     runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled)
+    materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
     config = ApiConfig(
         jwt_secret=settings.auth.jwt_secret,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
@@ -33,6 +53,8 @@ def build_app(settings: Settings, url: str) -> Litestar:
         config,
         health=runtime.health,
         registry=runtime.registry,
+        route_handlers=[materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes)],
+        problem_map=problem_map(),
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
     )

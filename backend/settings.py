@@ -50,6 +50,12 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FileSettings:
+    directory: Path  # uploaded materials, by sha256
+    max_upload_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     jwt_secret: str
     token_ttl_seconds: int
@@ -65,6 +71,7 @@ class Settings:
     store: StoreSettings
     consumers: ConsumerSettings
     http: HttpSettings
+    files: FileSettings
     auth: AuthSettings = field(repr=False)
 
     @property
@@ -121,9 +128,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if dev_login and mode != "dev":
         raise SettingsError("CITYPASS_DEV_LOGIN=1 is only allowed with CITYPASS_ENV=dev")
 
+    data_dir = Path(text("DATA_DIR", "var")).expanduser().resolve()
     return Settings(
         env=mode,
-        data_dir=Path(text("DATA_DIR", "var")).expanduser().resolve(),
+        data_dir=data_dir,
         log_level=text("LOG_LEVEL", "INFO").upper(),
         database=DatabaseSettings(
             url=env.get("CITYPASS_DATABASE_URL") or None,
@@ -146,6 +154,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             port=integer("PORT", 8000, 0, 65535),
             workers=integer("WORKERS", 1, 1, 64),
             max_body_bytes=integer("MAX_BODY_BYTES", 1_048_576, 1024, 1 << 30),
+        ),
+        files=FileSettings(
+            directory=Path(text("FILES_DIR", str(data_dir / "files"))).expanduser().resolve(),
+            max_upload_bytes=integer("MAX_UPLOAD_BYTES", 10 * 1_048_576, 1024, 1 << 30),
         ),
         auth=AuthSettings(
             jwt_secret=secret,

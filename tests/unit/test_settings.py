@@ -17,6 +17,7 @@ def test_defaults_are_a_working_development_setup() -> None:
     assert s.auth.dev_login is True
     assert s.consumers.enabled is True
     assert s.data_dir.name == "var"
+    assert s.files.directory == s.data_dir / "files" and s.files.max_upload_bytes == 10 * 1_048_576
 
 
 def test_values_are_read_and_typed() -> None:

@@ -12,7 +12,11 @@ from backend.database import create_pool
 from tests.dbutil import create_schema, database_url, drop_schema
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Probe only when a collected test needs the database, so pure unit runs need none."""
+    if not any("tests/unit/" not in item.nodeid for item in session.items):
+        return
+
     async def probe() -> None:
         conn = await asyncpg.connect(database_url(), timeout=10)
         await conn.close()

@@ -19,6 +19,7 @@ from backend.migrations import migrate
 from backend.settings import Settings
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
+from backend.store.personal_cipher import PersonalCipher
 from backend.store.recorder import EventRecorder
 from backend.timers import TimerHandler, TimerWorker
 from miniapp_api.schemas import ConsumerHealth, HealthReport
@@ -48,7 +49,7 @@ class Runtime:
         self.with_consumers = with_consumers
         self.registry = CollectorRegistry()
         self.lag_metrics = LagMetrics(self.registry)
-        self.mapper = make_mapper()
+        self.mapper = make_mapper(personal=PersonalCipher(settings.privacy.data_keys))
         self._runners: list[ConsumerRunner] = []
         self._timers: TimerWorker | None = None
 

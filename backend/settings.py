@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from backend.store.personal_cipher import KeyringError, dev_data_keys, parse_data_keys
+
 T = TypeVar("T", int, float)
 
 
@@ -56,6 +58,11 @@ class FileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    data_keys: tuple[tuple[str, bytes], ...] = field(repr=False)  # the first seals; all open
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     jwt_secret: str
     token_ttl_seconds: int
@@ -72,6 +79,7 @@ class Settings:
     consumers: ConsumerSettings
     http: HttpSettings
     files: FileSettings
+    privacy: PrivacySettings
     auth: AuthSettings = field(repr=False)
 
     @property
@@ -128,6 +136,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if dev_login and mode != "dev":
         raise SettingsError("CITYPASS_DEV_LOGIN=1 is only allowed with CITYPASS_ENV=dev")
 
+    raw_keys = env.get("CITYPASS_DATA_KEYS", "").strip()
+    if raw_keys:
+        try:
+            keys = parse_data_keys(raw_keys)
+        except KeyringError as exc:
+            raise SettingsError(f"CITYPASS_DATA_KEYS: {exc}") from None
+        if mode == "prod" and any(key == dev_data_keys()[0][1] for _, key in keys):
+            raise SettingsError("CITYPASS_DATA_KEYS must not contain the development key in prod")
+    elif mode == "prod":
+        raise SettingsError("CITYPASS_DATA_KEYS is required when CITYPASS_ENV=prod")
+    else:
+        keys = dev_data_keys()
     data_dir = Path(text("DATA_DIR", "var")).expanduser().resolve()
     return Settings(
         env=mode,
@@ -159,6 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             directory=Path(text("FILES_DIR", str(data_dir / "files"))).expanduser().resolve(),
             max_upload_bytes=integer("MAX_UPLOAD_BYTES", 10 * 1_048_576, 1024, 1 << 30),
         ),
+        privacy=PrivacySettings(data_keys=tuple(keys)),
         auth=AuthSettings(
             jwt_secret=secret,
             token_ttl_seconds=integer("TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.persistence import Cipher, Mapper
+from eventsourcing.persistence import Cipher, Mapper, Transcoder
 
+from backend.store.personal_cipher import PersonalCipher, ProtectingTranscoder
 from backend.store.transcoder import MsgspecTranscoder
 
 
-def make_mapper(cipher: Cipher | None = None) -> Mapper[UUID]:
-    """No compressor, so unencrypted state stays JSON that psql and auditors can read as is."""
-    return Mapper(transcoder=MsgspecTranscoder(), cipher=cipher)
+def make_mapper(cipher: Cipher | None = None, personal: PersonalCipher | None = None) -> Mapper[UUID]:
+    """No compressor, so state stays JSON that psql and auditors can read; personal fields sealed."""
+    transcoder: Transcoder = MsgspecTranscoder()
+    if personal is not None:
+        transcoder = ProtectingTranscoder(transcoder, personal)
+    return Mapper(transcoder=transcoder, cipher=cipher)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from backend.settings import SettingsError, load_settings
+from backend.store.personal_cipher import dev_data_keys
 
 pytestmark = pytest.mark.unit
+
+DEV_KEY_B64 = base64.b64encode(dev_data_keys()[0][1]).decode()
+OLD_KEY_B64 = base64.b64encode(bytes(range(32))).decode()
+NEW_KEY_B64 = base64.b64encode(bytes(range(32, 64))).decode()
 
 
 def test_defaults_are_a_working_development_setup() -> None:
@@ -46,7 +53,7 @@ def test_values_are_read_and_typed() -> None:
         ({"CITYPASS_PORT": "70000"}, "CITYPASS_PORT"),
         ({"CITYPASS_ENV": "staging"}, "CITYPASS_ENV"),
         ({"CITYPASS_DB_SCHEMA": "Robert'); DROP"}, "CITYPASS_DB_SCHEMA"),
-        ({"CITYPASS_ENV": "prod"}, "CITYPASS_JWT_SECRET"),
+        ({"CITYPASS_ENV": "prod", "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_JWT_SECRET": "short"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_CONSUMERS": "maybe"}, "CITYPASS_CONSUMERS"),
         (
@@ -60,6 +67,20 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
         load_settings(env)
 
 
+def test_production_needs_its_own_data_keys() -> None:
+    base = {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48}
+    with pytest.raises(SettingsError, match="CITYPASS_DATA_KEYS"):
+        load_settings(base)
+    with pytest.raises(SettingsError, match="development key"):
+        load_settings({**base, "CITYPASS_DATA_KEYS": f"dev:{DEV_KEY_B64}"})
+    with pytest.raises(SettingsError, match="CITYPASS_DATA_KEYS"):
+        load_settings({**base, "CITYPASS_DATA_KEYS": "k1:not-base64!"})
+    s = load_settings({**base, "CITYPASS_DATA_KEYS": f"k2:{NEW_KEY_B64},k1:{OLD_KEY_B64}"})
+    assert [kid for kid, _ in s.privacy.data_keys] == ["k2", "k1"]  # the first seals
+
+
 def test_production_turns_dev_login_off() -> None:
-    s = load_settings({"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48})
+    s = load_settings(
+        {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48, "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}
+    )
     assert s.auth.dev_login is False and not s.is_dev

@@ -1,0 +1,356 @@
+"""The service catalogue read model: current items and bundles, their version history, and the queries.
+
+Rows keep the whole spec as jsonb for the 办事指南, plus the columns the filters
+need. Times come from the events, never from now(), so a rebuild gives identical rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+import asyncpg
+import msgspec
+from eventsourcing.utils import get_topic
+
+from domain.catalogue import Bundle, BundleSpec, ItemKind, Mode, ServiceItem, ServiceItemSpec, TimeLimit
+
+_ITEM_EVENTS = (ServiceItem.Published, ServiceItem.Revised, ServiceItem.Reinstated, ServiceItem.Withdrawn)
+_BUNDLE_EVENTS = (Bundle.Published, Bundle.Revised, Bundle.Reinstated, Bundle.Withdrawn)
+CATALOGUE_TOPICS = frozenset(get_topic(e) for e in (*_ITEM_EVENTS, *_BUNDLE_EVENTS))
+
+Status = Literal["active", "withdrawn"]
+_encode = msgspec.json.Encoder().encode
+
+
+class CatalogueProjection:
+    """Consumer of the catalogue events (the Consumer protocol of the runner, by shape)."""
+
+    name: str = "catalogue"
+    topics: frozenset[str] | None = CATALOGUE_TOPICS
+    tables: Sequence[str] = ("catalogue_items", "catalogue_bundles", "catalogue_versions")
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        for entry in ("items", "bundles"):
+            await conn.execute(
+                f"""
+                CREATE TABLE IF NOT EXISTS catalogue_{entry}{suffix} (
+                    code            text        PRIMARY KEY,
+                    entry_id        uuid        NOT NULL UNIQUE,
+                    version         integer     NOT NULL,
+                    status          text        NOT NULL,
+                    name            text        NOT NULL,
+                    department_code text        NOT NULL,
+                    kind            text        NOT NULL,
+                    modes           text[]      NOT NULL,
+                    tongban_regions text[]      NOT NULL,
+                    children        text[]      NOT NULL,
+                    -- name, department, materials, keywords and code, lower-cased, for substring search
+                    search_text     text        NOT NULL,
+                    spec            jsonb       NOT NULL,
+                    updated_at      timestamptz NOT NULL
+                )
+                """
+            )
+        await conn.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS catalogue_versions{suffix} (
+                entry_id    uuid        NOT NULL,
+                code        text        NOT NULL,
+                entry       text        NOT NULL,
+                version     integer     NOT NULL,
+                change      text        NOT NULL,
+                spec        jsonb,
+                reason      text,
+                recorded_at timestamptz NOT NULL,
+                PRIMARY KEY (entry_id, version)
+            )
+            """
+        )
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS catalogue_versions_code{suffix} ON catalogue_versions{suffix} (code)"
+        )
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        for envelope in envelopes:
+            event, at = envelope.event, envelope.recorded_at
+            entry = "items" if isinstance(event, _ITEM_EVENTS) else "bundles"
+            table = f"catalogue_{entry}{suffix}"
+            if isinstance(event, ServiceItem.Withdrawn | Bundle.Withdrawn):
+                code = await conn.fetchval(
+                    f"UPDATE {table} SET status = 'withdrawn', version = $2, updated_at = $3 "
+                    "WHERE entry_id = $1 RETURNING code",
+                    envelope.originator_id,
+                    envelope.originator_version,
+                    at,
+                )
+                spec_json, reason = None, event.reason
+            else:
+                spec = event.spec
+                spec_json, reason, code = _encode(spec).decode(), None, spec.code
+                await conn.execute(
+                    f"""
+                    INSERT INTO {table}
+                    VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
+                    ON CONFLICT (code) DO UPDATE SET version = EXCLUDED.version, status = 'active',
+                        name = EXCLUDED.name, department_code = EXCLUDED.department_code,
+                        kind = EXCLUDED.kind, modes = EXCLUDED.modes,
+                        tongban_regions = EXCLUDED.tongban_regions, children = EXCLUDED.children,
+                        search_text = EXCLUDED.search_text, spec = EXCLUDED.spec,
+                        updated_at = EXCLUDED.updated_at
+                    """,
+                    code,
+                    envelope.originator_id,
+                    envelope.originator_version,
+                    *_columns(spec),
+                    spec_json,
+                    at,
+                )
+            change = type(event).__name__.lower()
+            await conn.execute(
+                f"INSERT INTO catalogue_versions{suffix} VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+                envelope.originator_id,
+                code,
+                entry[:-1],
+                envelope.originator_version,
+                change,
+                spec_json,
+                reason,
+                at,
+            )
+
+
+def _columns(spec: ServiceItemSpec | BundleSpec) -> tuple[Any, ...]:
+    """name, department_code, kind, modes, tongban_regions, children, search_text."""
+    children: list[str] = []
+    kind: str
+    if isinstance(spec, ServiceItemSpec):
+        department, kind = spec.department, spec.kind
+    else:
+        department, kind, children = spec.lead_department, "bundle", list(spec.children)
+    words = [spec.name, department.name, spec.code, *spec.keywords, *(m.name for m in spec.materials)]
+    return (
+        spec.name,
+        department.code,
+        kind,
+        list(spec.modes),
+        [p.region for p in spec.tongban],
+        children,
+        "\n".join(words).lower(),
+    )
+
+
+# The query side: what the API may import.
+
+
+class ServiceSummary(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+    department_code: str
+    department_name: str
+    kind: ItemKind
+    modes: tuple[Mode, ...]
+    tongban_regions: tuple[str, ...]
+    promised_limit: TimeLimit
+    trips: int
+    fee: Decimal
+    version: int
+    status: Status
+
+
+class ServicePage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[ServiceSummary]
+    total: int
+    page: int
+    size: int
+
+
+class BundleRef(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+
+
+class ServiceGuide(msgspec.Struct, frozen=True, kw_only=True):
+    """One item's 办事指南 as of its current version."""
+
+    spec: ServiceItemSpec
+    version: int
+    status: Status
+    updated_at: datetime
+    part_of: list[BundleRef]  # the active bundles that include this item
+
+
+class EntryVersion(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    change: str  # published, revised, reinstated or withdrawn
+    recorded_at: datetime
+    spec: ServiceItemSpec | BundleSpec | None  # None for a withdrawal: the spec before it still applies
+    reason: str | None
+
+
+class BundleSummary(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+    lead_department_code: str
+    lead_department_name: str
+    target: TimeLimit
+    children: tuple[str, ...]
+    version: int
+    status: Status
+
+
+class BundleGuide(msgspec.Struct, frozen=True, kw_only=True):
+    spec: BundleSpec
+    version: int
+    status: Status
+    updated_at: datetime
+    children: list[ServiceSummary]  # in the bundle's order
+
+
+PoolSource: TypeAlias = asyncpg.Pool | Callable[[], asyncpg.Pool]
+_ITEM = msgspec.json.Decoder(ServiceItemSpec)
+_BUNDLE = msgspec.json.Decoder(BundleSpec)
+
+
+class CatalogueQueries:
+    """Reads the views; takes a pool, or a callable giving one (the runtime creates it only at start-up)."""
+
+    def __init__(self, pool: PoolSource) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool if isinstance(self._pool, asyncpg.Pool) else self._pool()
+
+    async def list_services(
+        self,
+        *,
+        q: str | None = None,
+        department: str | None = None,
+        mode: str | None = None,
+        kind: str | None = None,
+        tongban: str | None = None,
+        page: int = 1,
+        size: int = 20,
+    ) -> ServicePage:
+        """Active items, filtered (all filters AND), by department then code."""
+        where = (
+            "status = 'active' AND ($1::text IS NULL OR strpos(search_text, lower($1)) > 0) "
+            "AND ($2::text IS NULL OR department_code = $2) AND ($3::text IS NULL OR $3 = ANY(modes)) "
+            "AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR $5 = ANY(tongban_regions))"
+        )
+        args = (q or None, department, mode, kind, tongban)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            total = await conn.fetchval(f"SELECT count(*) FROM catalogue_items WHERE {where}", *args)
+            rows = await conn.fetch(
+                f"SELECT version, status, spec FROM catalogue_items WHERE {where} "
+                "ORDER BY department_code, code LIMIT $6 OFFSET $7",
+                *args,
+                size,
+                (page - 1) * size,
+            )
+        return ServicePage(items=[_summary(r) for r in rows], total=total, page=page, size=size)
+
+    async def service(self, code: str) -> ServiceGuide | None:
+        row = await self.pool.fetchrow(
+            "SELECT version, status, spec, updated_at FROM catalogue_items WHERE code = $1", code
+        )
+        if row is None:
+            return None
+        bundles = await self.pool.fetch(
+            "SELECT code, name FROM catalogue_bundles WHERE $1 = ANY(children) AND status = 'active' "
+            "ORDER BY code",
+            code,
+        )
+        return ServiceGuide(
+            spec=_ITEM.decode(row["spec"]),
+            version=row["version"],
+            status=row["status"],
+            updated_at=row["updated_at"],
+            part_of=[BundleRef(code=b["code"], name=b["name"]) for b in bundles],
+        )
+
+    async def service_versions(self, code: str) -> list[EntryVersion]:
+        """Oldest first; empty when no such item was ever published."""
+        return await self._versions(code, "item", _ITEM)
+
+    async def bundle_versions(self, code: str) -> list[EntryVersion]:
+        return await self._versions(code, "bundle", _BUNDLE)
+
+    async def list_bundles(self) -> list[BundleSummary]:
+        rows = await self.pool.fetch(
+            "SELECT version, status, spec FROM catalogue_bundles WHERE status = 'active' ORDER BY code"
+        )
+        return [_bundle_summary(r) for r in rows]
+
+    async def bundle(self, code: str) -> BundleGuide | None:
+        row = await self.pool.fetchrow(
+            "SELECT version, status, spec, updated_at, children FROM catalogue_bundles WHERE code = $1", code
+        )
+        if row is None:
+            return None
+        found = await self.pool.fetch(
+            "SELECT code, version, status, spec FROM catalogue_items WHERE code = ANY($1)", row["children"]
+        )
+        by_code = {r["code"]: _summary(r) for r in found}
+        return BundleGuide(
+            spec=_BUNDLE.decode(row["spec"]),
+            version=row["version"],
+            status=row["status"],
+            updated_at=row["updated_at"],
+            children=[by_code[c] for c in row["children"] if c in by_code],
+        )
+
+    async def _versions(
+        self, code: str, entry: str, decoder: msgspec.json.Decoder[Any]
+    ) -> list[EntryVersion]:
+        rows = await self.pool.fetch(
+            "SELECT version, change, recorded_at, spec, reason FROM catalogue_versions "
+            "WHERE code = $1 AND entry = $2 ORDER BY version",
+            code,
+            entry,
+        )
+        return [
+            EntryVersion(
+                version=r["version"],
+                change=r["change"],
+                recorded_at=r["recorded_at"],
+                spec=None if r["spec"] is None else decoder.decode(r["spec"]),
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+
+def _summary(row: asyncpg.Record) -> ServiceSummary:
+    spec = _ITEM.decode(row["spec"])
+    return ServiceSummary(
+        code=spec.code,
+        name=spec.name,
+        department_code=spec.department.code,
+        department_name=spec.department.name,
+        kind=spec.kind,
+        modes=spec.modes,
+        tongban_regions=tuple(p.region for p in spec.tongban),
+        promised_limit=spec.promised_limit,
+        trips=spec.trips,
+        fee=spec.fee,
+        version=row["version"],
+        status=row["status"],
+    )
+
+
+def _bundle_summary(row: asyncpg.Record) -> BundleSummary:
+    spec = _BUNDLE.decode(row["spec"])
+    return BundleSummary(
+        code=spec.code,
+        name=spec.name,
+        lead_department_code=spec.lead_department.code,
+        lead_department_name=spec.lead_department.name,
+        target=spec.target,
+        children=spec.children,
+        version=row["version"],
+        status=row["status"],
+    )

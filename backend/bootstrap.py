@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Litestar
 
+from backend.catalogue import load_catalogue
 from backend.materials import (
     MaterialCorruptedError,
     MaterialNotFoundError,
@@ -17,14 +20,18 @@ from miniapp_api.app import create_app
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.problems import ProblemMap
+from miniapp_api.services import catalogue_router
+from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.event_counts import EventCounts
+
+log = logging.getLogger(__name__)
 
 
 def build_runtime(settings: Settings, url: str, *, with_consumers: bool) -> Runtime:
     return Runtime(
         settings,
         url,
-        consumers=[EventCounts()],
+        consumers=[EventCounts(), CatalogueProjection()],
         timer_handlers={},
         with_consumers=with_consumers,
     )
@@ -43,6 +50,12 @@ def problem_map() -> ProblemMap:
 def build_app(settings: Settings, url: str) -> Litestar:
     runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled)
     materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
+    catalogue = CatalogueQueries(lambda: runtime.pool)  # the pool exists once the runtime has started
+
+    async def load_services() -> None:
+        # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
+        report = await load_catalogue(runtime.aggregates)
+        log.info("catalogue: %s", report)
     config = ApiConfig(
         jwt_secret=settings.auth.jwt_secret,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
@@ -53,9 +66,12 @@ def build_app(settings: Settings, url: str) -> Litestar:
         config,
         health=runtime.health,
         registry=runtime.registry,
-        route_handlers=[materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes)],
+        route_handlers=[
+            catalogue_router(catalogue),
+            materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
+        ],
         problem_map=problem_map(),
-        on_startup=[runtime.start],
+        on_startup=[runtime.start, load_services],  # in this order: loading needs the store
         on_shutdown=[runtime.stop],
     )
     app.state.runtime = runtime

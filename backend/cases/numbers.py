@@ -1,4 +1,4 @@
-"""Case numbers (办件编号): `{region}{yyyymmdd}{sequence}`, unique under any concurrency, never reused."""
+"""Case numbers (办件编号): a sequence per region and day, unique under any concurrency, never reused."""
 
 from __future__ import annotations
 
@@ -6,20 +6,9 @@ from datetime import date
 
 import asyncpg
 
+from domain.case import format_case_number
+
 DEFAULT_PATTERN = "{region}{yyyymmdd}{seq:06d}"
-
-
-class CaseNumberError(ValueError):
-    """The pattern or the region cannot make a case number."""
-
-
-def format_case_number(region: str, day: date, seq: int, pattern: str = DEFAULT_PATTERN) -> str:
-    if not (len(region) == 6 and region.isdigit()):
-        raise CaseNumberError(f"region must be a 6-digit code, not {region!r}")
-    try:
-        return pattern.format(region=region, yyyymmdd=day.strftime("%Y%m%d"), seq=seq)
-    except (KeyError, ValueError, IndexError) as exc:
-        raise CaseNumberError(f"bad case number pattern {pattern!r}: {exc}") from exc
 
 
 async def next_case_number(

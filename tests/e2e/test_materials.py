@@ -51,7 +51,11 @@ def test_upload_then_staff_read(server: LiveServer, files_dir: Path) -> None:
     first = upload(server, PDF, "application/pdf", citizen)
     assert first.status_code == 201, first.text
     body = first.json()
-    assert body == {"sha256": hashlib.sha256(PDF).hexdigest(), "size": len(PDF), "mediaType": "application/pdf"}
+    assert body == {
+        "sha256": hashlib.sha256(PDF).hexdigest(),
+        "size": len(PDF),
+        "mediaType": "application/pdf",
+    }
     assert upload(server, PDF, "application/pdf", citizen).json() == body  # same content, same reference
 
     url = f"{server.base_url}/api/v1/materials/{body['sha256']}"

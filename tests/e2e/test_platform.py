@@ -29,6 +29,10 @@ def head_position(client: httpx.Client) -> int:
     return int(client.get("/health").json()["headPosition"])
 
 
+def consumer(body: dict, name: str = "event_counts") -> dict:  # type: ignore[type-arg]
+    return next(c for c in body["consumers"] if c["name"] == name)
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,10 +162,11 @@ def test_consumer_follows_events_written_by_another_process(
     live_server: LiveServer, client: httpx.Client
 ) -> None:
     ids = append_from_outside(live_server.schema, 25)
-    wait_for(lambda: client.get("/health").json()["consumers"][0]["position"] >= ids[-1])
+    wait_for(lambda: consumer(client.get("/health").json())["position"] >= ids[-1])
     body = client.get("/health").json()
     assert body["headPosition"] >= ids[-1]
-    assert body["consumers"][0]["lag"] == body["headPosition"] - body["consumers"][0]["position"]
+    counts = consumer(body)
+    assert counts["lag"] == body["headPosition"] - counts["position"]
 
 
 def _count_rows(schema: str) -> list[tuple[str, int]]:
@@ -182,7 +187,7 @@ def test_replay_command_rebuilds_while_the_server_keeps_serving(
     live_server: LiveServer, client: httpx.Client
 ) -> None:
     ids = append_from_outside(live_server.schema, 10, notes=2)
-    wait_for(lambda: client.get("/health").json()["consumers"][0]["position"] >= ids[-1])
+    wait_for(lambda: consumer(client.get("/health").json())["position"] >= ids[-1])
     before = _count_rows(live_server.schema)
     env = {**os.environ, "CITYPASS_DATABASE_URL": database_url(), "CITYPASS_DB_SCHEMA": live_server.schema}
     result = subprocess.run(
@@ -200,7 +205,7 @@ def test_replay_command_rebuilds_while_the_server_keeps_serving(
     counted = dict(before)
     more = append_from_outside(live_server.schema, 3)
     wait_for(lambda: dict(_count_rows(live_server.schema))[REGISTERED] == counted[REGISTERED] + 3)
-    assert client.get("/health").json()["consumers"][0]["position"] >= more[-1]
+    assert consumer(client.get("/health").json())["position"] >= more[-1]
 
     unknown = subprocess.run(
         [sys.executable, "-m", "backend.cli", "replay", "no_such_model"],
@@ -225,7 +230,7 @@ def test_a_second_server_takes_over_consumers_when_the_first_dies(
     try:
 
         def leader_view(server: LiveServer) -> bool:
-            return httpx.get(f"{server.base_url}/health", timeout=5).json()["consumers"][0]["leader"]
+            return bool(consumer(httpx.get(f"{server.base_url}/health", timeout=5).json())["leader"])
 
         wait_for(lambda: leader_view(first) and leader_view(second))  # someone leads; both see it
         first.process.send_signal(signal.SIGKILL)
@@ -238,9 +243,30 @@ def test_a_second_server_takes_over_consumers_when_the_first_dies(
             ),
             timeout=30,
         )
-        assert _count_rows(schema) == [(REGISTERED, 5)]
+        assert dict(_count_rows(schema))[REGISTERED] == 5
+        # Two servers started on one schema loaded the catalogue once between them.
+        assert _catalogue_events(schema) == _catalogue_events(live_server.schema)
     finally:
         stop_server(second)
         if first.process.poll() is None:
             stop_server(first)
         drop_schema_sync(schema)
+
+
+def test_catalogue_is_loaded_once_and_searchable(live_server: LiveServer, client: httpx.Client) -> None:
+    found = client.get("/api/v1/services", params={"q": "公积金"})
+    assert found.status_code == 200
+    names = [item["name"] for item in found.json()["items"]]
+    assert names and all("公积金" in n for n in names)
+    bundles = client.get("/api/v1/bundles").json()
+    kaiban = next(b for b in bundles if "企业开办" in b["name"])
+    guide = client.get(f"/api/v1/bundles/{kaiban['code']}").json()
+    assert len(guide["children"]) == 5
+    assert client.get("/api/v1/services/NO-SUCH-CODE").status_code == 404
+    assert client.get("/api/v1/services", params={"size": 1000}).status_code == 400
+    assert _catalogue_events(live_server.schema) > 0
+
+
+def _catalogue_events(schema: str) -> int:
+    rows = dict(_count_rows(schema))
+    return sum(n for topic, n in rows.items() if topic.startswith("domain.catalogue:"))

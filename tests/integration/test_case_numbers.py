@@ -8,7 +8,8 @@ from datetime import date
 import asyncpg
 import pytest
 
-from backend.cases.numbers import CaseNumberError, format_case_number, next_case_number
+from backend.cases.numbers import next_case_number
+from domain.case import CaseNumberError, format_case_number
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 23)
@@ -27,7 +28,7 @@ async def test_two_hundred_concurrent_numbers_are_all_different(pool: asyncpg.Po
     ("pattern", "expected"),
     [
         ("{region}{yyyymmdd}{seq:06d}", "43010020261123000042"),
-        ("CS-{yyyymmdd}-{seq:05d}", "CS-20261123-00042"),
+        ("CS{region}-{yyyymmdd}-{seq:05d}", "CS430100-20261123-00042"),
     ],
 )
 def test_patterns(pattern: str, expected: str) -> None:

@@ -1,0 +1,123 @@
+"""The values a case is made of: who acted and through which channel, for whom, with which materials.
+
+Personal fields (names, ID numbers, phones, addresses) are plain strings here: the
+domain needs them whole, and encryption at rest and masking happen at the edges.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypeAlias
+
+import msgspec
+
+
+class Role(StrEnum):
+    CITIZEN = "citizen"  # 自然人, applying for themselves
+    AGENT = "agent"  # 经办人, acting for an enterprise (法人) or for another person
+    CLERK = "clerk"  # 综合窗口: the front desk that receives and accepts (前台综合受理)
+    OFFICER = "officer"  # department back office: 承办 → 审核 → 批准
+    SYSTEM = "system"  # timers, 秒批 rules, defaults
+    PARTNER = "partner"  # another city's deployment, for 通办
+
+
+class Channel(StrEnum):
+    MINIAPP = "miniapp"
+    HALL_WINDOW = "hall_window"
+    KIOSK = "kiosk"  # self-service terminal in a hall
+    PARTNER_CITY = "partner_city"
+    SYSTEM = "system"
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """Whoever issued a command; every event records one."""
+
+    id: str
+    role: Role
+    name: str | None = None
+    department: str | None = None  # officers sign for one department; tasks check it
+    hall: str | None = None  # clerks sit in one hall (行政服务中心, 便民服务中心)
+
+
+class ApplicantKind(StrEnum):
+    PERSON = "person"  # 自然人
+    ENTERPRISE = "enterprise"  # 法人 and other organisations, always through an agent
+
+
+class IdType(StrEnum):
+    RESIDENT_ID = "resident_id"  # 居民身份证
+    PASSPORT = "passport"
+    HK_MACAO_PERMIT = "hk_macao_permit"  # 港澳居民来往内地通行证
+    TAIWAN_PERMIT = "taiwan_permit"  # 台湾居民来往大陆通行证
+    FOREIGN_PERMANENT_RESIDENT = "foreign_permanent_resident"  # 外国人永久居留身份证
+    USCC = "uscc"  # 统一社会信用代码, for enterprises
+
+
+class Applicant(msgspec.Struct, frozen=True, kw_only=True):
+    kind: ApplicantKind
+    name: str
+    id_type: IdType
+    id_number: str
+    phone: str
+    address: str
+
+
+class Agent(msgspec.Struct, frozen=True, kw_only=True):
+    """经办人: the person who applies on the applicant's behalf."""
+
+    name: str
+    id_type: IdType
+    id_number: str
+    phone: str
+
+
+class BundleChild(msgspec.Struct, frozen=True, kw_only=True):
+    """One item of an 一件事 bundle and the department that handles it."""
+
+    item_code: str
+    department: str
+
+
+class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+    """按责转办: the items one department is responsible for in this case."""
+
+    department: str
+    item_codes: tuple[str, ...]
+
+
+class UploadedFile(msgspec.Struct, frozen=True, tag="file"):
+    """A material uploaded by the applicant, referenced by the sha256 of its bytes."""
+
+    sha256: str
+
+
+class ELicenceRef(msgspec.Struct, frozen=True, tag="e_licence"):
+    """A material proven by an existing 电子证照 instead of a file."""
+
+    licence_number: str
+    issuer: str | None = None
+
+
+MaterialSource: TypeAlias = UploadedFile | ELicenceRef
+
+
+class MaterialIssue(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of a 补正告知: which material, and what is missing or wrong with it."""
+
+    material_id: str
+    reason: str
+
+
+class DayUnit(StrEnum):
+    WORKING_DAY = "working_day"  # 工作日
+    NATURAL_DAY = "natural_day"  # 自然日
+
+
+class Duration(msgspec.Struct, frozen=True):
+    """An amount of days as the law states it; the calendar turns it into dates elsewhere."""
+
+    amount: int
+    unit: DayUnit
+
+
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None

@@ -10,9 +10,8 @@ log = logging.getLogger(__name__)
 
 
 async def seed(settings: Settings, url: str) -> None:
-    """Seed demo data; the platform itself has none yet, so say how to get a token."""
+    """Say how to explore; the catalogue itself is loaded at every start, demo cases are not yet seeded."""
     log.info(
-        "demo mode: get a token with POST /api/v1/auth/dev-login "
-        '{"subject": "citizen-1", "role": "citizen"}; '
-        "the case catalogue and demo cases come with the cases module"
+        "demo mode: the 长沙 catalogue is at /api/v1/services; get a token with "
+        'POST /api/v1/auth/dev-login {"subject": "citizen-1", "role": "citizen"}'
     )

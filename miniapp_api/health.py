@@ -23,7 +23,18 @@ _NO_STORE = CacheControlHeader(no_store=True)
 
 
 def ops_routes(probe: HealthProbe, registry: CollectorRegistry) -> list[HTTPRouteHandler]:
-    """The two unauthenticated operations routes."""
+    """The unauthenticated operations routes."""
+
+    @get(
+        "/livez",
+        opt={EXCLUDE_FROM_AUTH: True},
+        security=[{}],
+        cache_control=_NO_STORE,
+        tags=["ops"],
+        summary="The process answers HTTP; touches nothing else (for liveness checks)",
+    )
+    async def livez() -> dict[str, str]:
+        return {"status": "alive"}
 
     @get(
         "/health",
@@ -57,7 +68,7 @@ def ops_routes(probe: HealthProbe, registry: CollectorRegistry) -> list[HTTPRout
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(registry), media_type=_without_charset(content_type))
 
-    return [health, metrics]
+    return [livez, health, metrics]
 
 
 def _without_charset(content_type: str) -> str:

@@ -80,6 +80,11 @@ def test_health_is_green_and_lists_the_consumers(client: httpx.Client) -> None:
     assert names["event_counts"]["leader"] is True
 
 
+def test_liveness_answers_without_a_token(client: httpx.Client) -> None:
+    response = client.get("/livez")
+    assert response.status_code == 200 and response.json() == {"status": "alive"}
+
+
 def test_openapi_and_metrics_are_served(client: httpx.Client) -> None:
     doc = client.get("/schema/openapi.json").json()
     assert {"/health", "/api/v1/auth/me", "/api/v1/auth/dev-login"} <= set(doc["paths"])

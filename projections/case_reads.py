@@ -1,0 +1,173 @@
+"""The query side of case progress: a citizen's cases, one case's progress, anonymous lookup, dossiers.
+
+Reads the views of projections.case_progress; deadlines are computed per query with
+the injected calendar and clock. This is what the API may import.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from domain.case import CaseStatus, NextStep
+from projections.case_deadlines import CalendarProvider, Clock, DeadlineView, compute, limit_from
+from projections.case_deadlines import today_in_beijing as _today
+from projections.case_facts import decode_facts
+from projections.case_facts import next_steps as _next_steps
+from projections.case_secrets import DUMMY_HASH, verify_query_password
+from projections.catalogue import PoolSource
+
+
+class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    at: datetime
+    label: str
+    internal: bool
+    actor_role: str
+    actor_name: str | None  # masked
+    channel: str
+
+
+class CaseSummary(msgspec.Struct, frozen=True, kw_only=True):
+    case_id: UUID
+    number: str
+    item_code: str
+    applicant_kind: str
+    applicant_name: str  # masked for a person
+    status: CaseStatus
+    status_label: str
+    current_step: str
+    submitted_at: datetime
+    accepted_on: date | None
+    receipt_number: str | None
+    deadline: DeadlineView | None
+
+
+class CaseProgress(msgspec.Struct, frozen=True, kw_only=True):
+    case: CaseSummary
+    submitter: str  # for the API's ownership check; not personal data
+    applicant_id: str  # masked
+    applicant_phone: str  # masked
+    departments: tuple[str, ...]  # those with a task on the case, for officers' scope
+    timeline: tuple[TimelineEntry, ...]
+    next_steps: tuple[NextStep, ...]
+
+
+class PublicStep(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    label: str
+
+
+class AnonymousProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """What a 受理回执号 and 查询密码 reveal: progress only, nothing about who applied."""
+
+    number: str
+    item_code: str
+    status: CaseStatus
+    status_label: str
+    current_step: str
+    accepted_on: date | None
+    deadline: DeadlineView | None
+    timeline: tuple[PublicStep, ...]
+
+
+# Reads the views; the limit comes from the row, else from the catalogue read model's current entry.
+_SELECT = (
+    "SELECT c.*, coalesce(ci.spec -> 'promised_limit', cb.spec -> 'target') AS catalogue_limit "
+    "FROM cases c LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
+    "LEFT JOIN catalogue_bundles cb ON cb.code = c.item_code "
+)
+
+
+class CaseQueries:
+    """Citizen, staff and anonymous views of cases; calendar and clock are injected for the deadlines."""
+
+    def __init__(self, pool: PoolSource, calendar: CalendarProvider, clock: Clock) -> None:
+        self._pool, self._calendar, self._clock = pool, calendar, clock
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool if isinstance(self._pool, asyncpg.Pool) else self._pool()
+
+    async def my_cases(self, subject: str) -> list[CaseSummary]:
+        """The cases the account submitted, newest first."""
+        rows = await self.pool.fetch(_SELECT + "WHERE c.submitter = $1 ORDER BY c.submitted_at DESC", subject)
+        return [self._summary(r) for r in rows]
+
+    async def dossier(self, applicant_key: str) -> list[CaseSummary]:
+        """一人一档 / 一企一档: every case of one applicant, newest first."""
+        rows = await self.pool.fetch(
+            _SELECT + "WHERE c.applicant_key = $1 ORDER BY c.submitted_at DESC", applicant_key
+        )
+        return [self._summary(r) for r in rows]
+
+    async def progress(self, case: UUID | str) -> CaseProgress | None:
+        """By case id or 办件编号."""
+        row = await self._find(case)
+        if row is None:
+            return None
+        facts = decode_facts(row["facts"])
+        return CaseProgress(
+            case=self._summary(row),
+            submitter=row["submitter"],
+            applicant_id=row["applicant_id"],
+            applicant_phone=row["applicant_phone"],
+            departments=tuple(facts.departments),
+            timeline=tuple(await self._timeline(row["case_id"])),
+            next_steps=_next_steps(facts),
+        )
+
+    async def anonymous_progress(self, receipt_number: str, password: str) -> AnonymousProgress | None:
+        """None for an unknown receipt and for a wrong password alike, after the same work."""
+        row = await self.pool.fetchrow(_SELECT + "WHERE c.receipt_number = $1", receipt_number)
+        stored = DUMMY_HASH if row is None else row["query_password_hash"]
+        if not verify_query_password(password, stored) or row is None:
+            return None
+        summary = self._summary(row)
+        entries = await self._timeline(row["case_id"])
+        return AnonymousProgress(
+            number=summary.number,
+            item_code=summary.item_code,
+            status=summary.status,
+            status_label=summary.status_label,
+            current_step=summary.current_step,
+            accepted_on=summary.accepted_on,
+            deadline=summary.deadline,
+            timeline=tuple(PublicStep(at=e.at, label=e.label) for e in entries if not e.internal),
+        )
+
+    async def _find(self, case: UUID | str) -> asyncpg.Record | None:
+        try:
+            case_id = case if isinstance(case, UUID) else UUID(case)
+        except ValueError:
+            return await self.pool.fetchrow(_SELECT + "WHERE c.number = $1", case)
+        return await self.pool.fetchrow(_SELECT + "WHERE c.case_id = $1", case_id)
+
+    async def _timeline(self, case_id: UUID) -> list[TimelineEntry]:
+        rows = await self.pool.fetch(
+            "SELECT version, at, label, internal, actor_role, actor_name, channel FROM case_timeline "
+            "WHERE case_id = $1 ORDER BY version",
+            case_id,
+        )
+        return [TimelineEntry(**dict(r)) for r in rows]
+
+    def _summary(self, row: asyncpg.Record) -> CaseSummary:
+        facts = decode_facts(row["facts"])
+        limit = limit_from(row["limit_amount"], row["limit_unit"], row["catalogue_limit"])
+        return CaseSummary(
+            case_id=row["case_id"],
+            number=row["number"],
+            item_code=row["item_code"],
+            applicant_kind=row["applicant_kind"],
+            applicant_name=row["applicant_name"],
+            status=CaseStatus(row["status"]),
+            status_label=row["status_label"],
+            current_step=row["current_step"],
+            submitted_at=row["submitted_at"],
+            accepted_on=row["accepted_on"],
+            receipt_number=row["receipt_number"],
+            deadline=compute(facts, limit, self._calendar(), _today(self._clock)),
+        )

@@ -6,6 +6,7 @@ import logging
 
 from litestar import Litestar
 
+from backend.calendar_data import base_calendar
 from backend.catalogue import load_catalogue
 from backend.materials import (
     MaterialCorruptedError,
@@ -14,15 +15,18 @@ from backend.materials import (
     MaterialTooLargeError,
     MaterialTypeError,
 )
-from backend.runtime import Runtime
+from backend.runtime import Runtime, utc_now
 from backend.settings import Settings
 from miniapp_api.app import create_app
+from miniapp_api.case_queries import case_queries_router
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.services import catalogue_router
+from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.event_counts import EventCounts
+from projections.work_queue import WorkQueueProjection, WorkQueueQueries
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def build_runtime(settings: Settings, url: str, *, with_consumers: bool) -> Runt
     return Runtime(
         settings,
         url,
-        consumers=[EventCounts(), CatalogueProjection()],
+        consumers=[EventCounts(), CatalogueProjection(), CaseProgressProjection(), WorkQueueProjection()],
         timer_handlers={},
         with_consumers=with_consumers,
     )
@@ -51,6 +55,8 @@ def build_app(settings: Settings, url: str) -> Litestar:
     runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled)
     materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
     catalogue = CatalogueQueries(lambda: runtime.pool)  # the pool exists once the runtime has started
+    cases = CaseQueries(lambda: runtime.pool, base_calendar, utc_now)
+    work_queue = WorkQueueQueries(lambda: runtime.pool, base_calendar, utc_now)
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
@@ -68,6 +74,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
         registry=runtime.registry,
         route_handlers=[
             catalogue_router(catalogue),
+            case_queries_router(cases, work_queue),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
         ],
         problem_map=problem_map(),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Litestar
+from litestar import Litestar, Router
 
-from backend.calendar_data import base_calendar
+from backend.calendars import CalendarService
+from backend.cases.deadline_handlers import deadline_handlers
+from backend.cases.deadlines import CaseDeadlines, catalogue_limits
+from backend.cases.problems import register_case_service_problems
+from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
 from backend.materials import (
     MaterialCorruptedError,
@@ -17,8 +21,10 @@ from backend.materials import (
 )
 from backend.runtime import Runtime, utc_now
 from backend.settings import Settings
+from miniapp_api.admin_calendar import admin_calendar_router
 from miniapp_api.app import create_app
-from miniapp_api.case_queries import case_queries_router
+from miniapp_api.case_commands import case_command_handlers, register_case_problems
+from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.problems import ProblemMap
@@ -31,14 +37,27 @@ from projections.work_queue import WorkQueueProjection, WorkQueueQueries
 log = logging.getLogger(__name__)
 
 
-def build_runtime(settings: Settings, url: str, *, with_consumers: bool) -> Runtime:
-    return Runtime(
+def build_runtime(
+    settings: Settings, url: str, *, with_consumers: bool, calendars: CalendarService | None = None
+) -> Runtime:
+    """The runtime with every consumer and timer; `calendars` is shared with the app when given."""
+    if calendars is None:
+        calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
+    limits = catalogue_limits(CatalogueQueries(lambda: runtime.pool))
+    runtime = Runtime(
         settings,
         url,
-        consumers=[EventCounts(), CatalogueProjection(), CaseProgressProjection(), WorkQueueProjection()],
-        timer_handlers={},
+        consumers=[
+            EventCounts(),
+            CatalogueProjection(),
+            CaseProgressProjection(),
+            WorkQueueProjection(),
+            CaseDeadlines(calendars.current, limits),
+        ],
+        timer_handlers=deadline_handlers(lambda: runtime.aggregates, utc_now, calendars.current),
         with_consumers=with_consumers,
     )
+    return runtime
 
 
 def problem_map() -> ProblemMap:
@@ -48,20 +67,37 @@ def problem_map() -> ProblemMap:
     problems.register(MaterialTypeError, 415, "material-type", "Material file type not accepted")
     problems.register(MaterialNotFoundError, 404, "material-not-found", "No such material")
     problems.register(MaterialCorruptedError, 500, "material-corrupted", "Stored material is damaged")
+    register_case_problems(problems)
+    register_case_service_problems(problems)
     return problems
 
 
 def build_app(settings: Settings, url: str) -> Litestar:
-    runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled)
+    # The store and the pool exist once the runtime has started: hence the lambdas.
+    calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
+    runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled, calendars=calendars)
     materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
-    catalogue = CatalogueQueries(lambda: runtime.pool)  # the pool exists once the runtime has started
-    cases = CaseQueries(lambda: runtime.pool, base_calendar, utc_now)
-    work_queue = WorkQueueQueries(lambda: runtime.pool, base_calendar, utc_now)
+    catalogue = CatalogueQueries(lambda: runtime.pool)
+    cases = CaseQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    work_queue = WorkQueueQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    case_service = CaseService(
+        lambda: runtime.aggregates,
+        lambda: runtime.pool,
+        catalogue,
+        region=settings.cases.region,
+        clock=utc_now,
+        materials_exist=materials.exists,
+        calendar=calendars.provider,
+        number_pattern=settings.cases.number_pattern,
+    )
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
         report = await load_catalogue(runtime.aggregates)
         log.info("catalogue: %s", report)
+        await calendars.current()
+        calendars.start_refreshing(60)
+
     config = ApiConfig(
         jwt_secret=settings.auth.jwt_secret,
         token_ttl_seconds=settings.auth.token_ttl_seconds,
@@ -74,12 +110,19 @@ def build_app(settings: Settings, url: str) -> Litestar:
         registry=runtime.registry,
         route_handlers=[
             catalogue_router(catalogue),
-            case_queries_router(cases, work_queue),
+            Router(
+                path="/api/v1",
+                route_handlers=[
+                    *case_query_handlers(cases, work_queue),
+                    *case_command_handlers(case_service),
+                ],
+            ),
+            admin_calendar_router(calendars),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
         ],
         problem_map=problem_map(),
         on_startup=[runtime.start, load_services],  # in this order: loading needs the store
-        on_shutdown=[runtime.stop],
+        on_shutdown=[calendars.stop_refreshing, runtime.stop],
     )
     app.state.runtime = runtime
     return app

@@ -1,4 +1,4 @@
-"""The `citypass` command: serve, worker, migrate, replay, db-url."""
+"""The `citypass` command: serve, worker, migrate, replay, calendar publish, db-url, db-stop."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.database import DatabaseUnavailableError, connect, resolve_url, stop_embedded
@@ -60,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="rebuild one read model from position 0, then swap it in")
     replay.add_argument("consumer", help="consumer name (see /health)")
     replay.set_defaults(run=_replay)
+
+    calendar = commands.add_parser("calendar", help="the working-day calendar")
+    calendar_commands = calendar.add_subparsers(required=True, metavar="ACTION")
+    publish = calendar_commands.add_parser(
+        "publish", help="publish a year's holidays and make-up working days (a JSON year file)"
+    )
+    publish.add_argument("file", help="JSON: year, holidays, makeup_days (ISO dates) and source")
+    publish.set_defaults(run=_calendar_publish)
 
     db_url = commands.add_parser("db-url", help="print the database URL (starts the embedded server)")
     db_url.set_defaults(run=_db_url)
@@ -166,6 +175,24 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
             position = await runtime.rebuild(args.consumer)
             print(f"{args.consumer}: rebuilt from 0 to {position} and swapped in")
+            return 0
+
+    return asyncio.run(run())
+
+
+def _calendar_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from backend.calendar_data import CalendarFileError, load_year_file
+    from backend.calendars import publish_calendar_file
+
+    try:
+        load_year_file(Path(args.file))  # refuse a bad file before starting anything
+    except CalendarFileError as exc:
+        print(f"citypass: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with _running(settings, with_consumers=False) as runtime:
+            print(await publish_calendar_file(runtime, args.file, settings.cases.region))
             return 0
 
     return asyncio.run(run())

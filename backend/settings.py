@@ -6,10 +6,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
 from backend.store.personal_cipher import KeyringError, dev_data_keys, parse_data_keys
+from domain.case import DEFAULT_PATTERN, CaseNumberError, format_case_number
 
 T = TypeVar("T", int, float)
 
@@ -63,6 +65,12 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseSettings:
+    region: str  # 6-digit 区划代码 of this deployment's city
+    number_pattern: str  # how case numbers are written, e.g. {region}{yyyymmdd}{seq:06d}
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     jwt_secret: str
     token_ttl_seconds: int
@@ -80,6 +88,7 @@ class Settings:
     http: HttpSettings
     files: FileSettings
     privacy: PrivacySettings
+    cases: CaseSettings
     auth: AuthSettings = field(repr=False)
 
     @property
@@ -148,6 +157,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("CITYPASS_DATA_KEYS is required when CITYPASS_ENV=prod")
     else:
         keys = dev_data_keys()
+    region = text("REGION", "430100")
+    if not re.fullmatch(r"\d{6}", region):
+        raise SettingsError(f"CITYPASS_REGION must be a 6-digit 区划代码, not {region!r}")
+    pattern = text("CASE_NUMBER_PATTERN", DEFAULT_PATTERN)
+    try:
+        format_case_number(region, date(2026, 1, 1), 1, pattern)
+    except CaseNumberError as exc:
+        raise SettingsError(f"CITYPASS_CASE_NUMBER_PATTERN: {exc}") from None
     data_dir = Path(text("DATA_DIR", "var")).expanduser().resolve()
     return Settings(
         env=mode,
@@ -180,6 +197,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_upload_bytes=integer("MAX_UPLOAD_BYTES", 10 * 1_048_576, 1024, 1 << 30),
         ),
         privacy=PrivacySettings(data_keys=tuple(keys)),
+        cases=CaseSettings(region=region, number_pattern=pattern),
         auth=AuthSettings(
             jwt_secret=secret,
             token_ttl_seconds=integer("TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),

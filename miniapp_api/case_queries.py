@@ -12,9 +12,10 @@ from typing import Annotated, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar import Router, get
+from litestar import get
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from domain.case import NextStep
@@ -152,10 +153,15 @@ T = TypeVar("T")
 _STAFF = (Role.CLERK, Role.OFFICER, Role.AUDITOR)
 _PUBLIC = {EXCLUDE_FROM_AUTH: True}
 _PRIVATE = CacheControlHeader(private=True, no_store=True)
+_TAGS = ["cases"]
 
 
-def case_queries_router(cases: CaseReader, queue: QueueReader) -> Router:
-    @get("/cases", guards=[require_roles(Role.CITIZEN)], cache_control=_PRIVATE, summary="My cases")
+def case_query_handlers(cases: CaseReader, queue: QueueReader) -> list[HTTPRouteHandler]:
+    """The query routes, relative to /api/v1 (see case_command_handlers for why not a Router)."""
+
+    @get(
+        "/cases", guards=[require_roles(Role.CITIZEN)], cache_control=_PRIVATE, tags=_TAGS, summary="My cases"
+    )
     async def my_cases(principal: CurrentPrincipal) -> list[CaseOut]:
         return [_case(c) for c in await cases.my_cases(principal.subject)]
 
@@ -163,6 +169,7 @@ def case_queries_router(cases: CaseReader, queue: QueueReader) -> Router:
         "/cases/{case:str}/progress",
         guards=[require_roles(Role.CITIZEN, *_STAFF)],
         cache_control=_PRIVATE,
+        tags=_TAGS,
         summary="Progress and timeline of one case, by id or 办件编号",
     )
     async def progress(case: FromPath[str], principal: CurrentPrincipal) -> ProgressOut:
@@ -191,7 +198,14 @@ def case_queries_router(cases: CaseReader, queue: QueueReader) -> Router:
             next_steps=[_next(s) for s in found.next_steps],
         )
 
-    @get("/progress", opt=_PUBLIC, security=[{}], cache_control=_PRIVATE, summary="Anonymous progress lookup")
+    @get(
+        "/progress",
+        opt=_PUBLIC,
+        security=[{}],
+        cache_control=_PRIVATE,
+        tags=_TAGS,
+        summary="Anonymous progress lookup",
+    )
     async def anonymous(
         receipt: Annotated[str, QueryParameter(min_length=1, max_length=64)],
         password: Annotated[str, QueryParameter(min_length=1, max_length=64)],
@@ -211,7 +225,13 @@ def case_queries_router(cases: CaseReader, queue: QueueReader) -> Router:
             timeline=[StepOut(at=s.at, label=s.label) for s in found.timeline],
         )
 
-    @get("/staff/queue", guards=[require_roles(Role.OFFICER)], cache_control=_PRIVATE, summary="Work queue")
+    @get(
+        "/staff/queue",
+        guards=[require_roles(Role.OFFICER)],
+        cache_control=_PRIVATE,
+        tags=_TAGS,
+        summary="Work queue",
+    )
     async def work_queue(
         principal: CurrentPrincipal,
         # `state` is a name litestar reserves for the app state, so the parameter is aliased.
@@ -237,14 +257,13 @@ def case_queries_router(cases: CaseReader, queue: QueueReader) -> Router:
         "/staff/dossiers/{applicant_key:str}",
         guards=[require_roles(Role.CLERK, Role.AUDITOR)],
         cache_control=_PRIVATE,
+        tags=_TAGS,
         summary="一人一档 / 一企一档: every case of one applicant",
     )
     async def dossier(applicant_key: ApplicantKey) -> list[CaseOut]:
         return [_case(c) for c in await cases.dossier(applicant_key)]
 
-    return Router(
-        path="/api/v1", route_handlers=[my_cases, progress, anonymous, work_queue, dossier], tags=["cases"]
-    )
+    return [my_cases, progress, anonymous, work_queue, dossier]
 
 
 def _check_reader(principal: Principal, found: CaseProgress) -> None:

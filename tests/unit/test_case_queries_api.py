@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry
 
 from domain.case import CaseStatus, NextAction, NextStep
 from miniapp_api.app import create_app
-from miniapp_api.case_queries import CaseReader, QueueReader, case_queries_router
+from miniapp_api.case_queries import CaseReader, QueueReader, case_query_handlers
 from miniapp_api.config import ApiConfig
 from miniapp_api.principal import Principal, Role
 from miniapp_api.schemas import HealthReport
@@ -143,7 +143,7 @@ async def client(fakes: tuple[FakeCases, FakeQueue]) -> AsyncIterator[AsyncTestC
         CONFIG,
         health=healthy,
         registry=CollectorRegistry(),
-        route_handlers=[case_queries_router(cases, queue)],
+        route_handlers=[Router(path="/api/v1", route_handlers=case_query_handlers(cases, queue))],
     )
     async with AsyncTestClient(app) as c:
         yield c

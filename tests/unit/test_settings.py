@@ -25,6 +25,7 @@ def test_defaults_are_a_working_development_setup() -> None:
     assert s.consumers.enabled is True
     assert s.data_dir.name == "var"
     assert s.files.directory == s.data_dir / "files" and s.files.max_upload_bytes == 10 * 1_048_576
+    assert (s.cases.region, s.cases.number_pattern) == ("430100", "{region}{yyyymmdd}{seq:06d}")
 
 
 def test_values_are_read_and_typed() -> None:
@@ -36,6 +37,8 @@ def test_values_are_read_and_typed() -> None:
             "CITYPASS_CONSUMER_POLL_SECONDS": "0.25",
             "CITYPASS_CONSUMERS": "0",
             "CITYPASS_STORE_MAX_BATCH": "64",
+            "CITYPASS_REGION": "430200",
+            "CITYPASS_CASE_NUMBER_PATTERN": "{region}-{yyyy}{mm}{dd}-{seq:05d}",
         }
     )
     assert s.database.url == "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -44,6 +47,7 @@ def test_values_are_read_and_typed() -> None:
     assert s.consumers.poll_seconds == 0.25
     assert s.consumers.enabled is False
     assert s.store.max_batch == 64
+    assert (s.cases.region, s.cases.number_pattern) == ("430200", "{region}-{yyyy}{mm}{dd}-{seq:05d}")
 
 
 @pytest.mark.parametrize(
@@ -56,6 +60,8 @@ def test_values_are_read_and_typed() -> None:
         ({"CITYPASS_ENV": "prod", "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_JWT_SECRET": "short"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_CONSUMERS": "maybe"}, "CITYPASS_CONSUMERS"),
+        ({"CITYPASS_REGION": "4301"}, "CITYPASS_REGION"),
+        ({"CITYPASS_CASE_NUMBER_PATTERN": "{yyyymmdd}{seq:06d}"}, "CITYPASS_CASE_NUMBER_PATTERN"),
         (
             {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "x" * 40, "CITYPASS_DEV_LOGIN": "1"},
             "CITYPASS_DEV_LOGIN",

@@ -1,0 +1,102 @@
+"""What the case timers remember of a case: enough to recompute its deadline when a year is published."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from domain.calendar import WorkingCalendar
+from domain.calendar_deadline import Deadline, Duration, deadline
+from domain.case.checks import BEIJING
+
+State = Literal["intake", "running", "suspended", "closed"]
+
+TABLE = "case_deadline_facts"
+
+
+class DeadlineFacts(msgspec.Struct, kw_only=True):
+    """Mutable on purpose: one instance per case is updated event by event within a batch."""
+
+    case_id: UUID
+    item_code: str
+    state: State = "intake"
+    accepted_on: date | None = None
+    limit: Duration | None = None
+    suspensions: list[tuple[date, date | None]] = msgspec.field(default_factory=list)
+    extensions: list[Duration] = msgspec.field(default_factory=list)
+    missing: list[str] = msgspec.field(default_factory=list)  # 容缺 materials still owed
+    due: date | None = None  # the deadline the light timers are scheduled for
+    provisional: bool = False
+
+    def compute(self, calendar: WorkingCalendar) -> Deadline | None:
+        if self.accepted_on is None or self.limit is None:
+            return None
+        return deadline(
+            self.accepted_on,
+            self.limit,
+            calendar,
+            today=self.accepted_on,  # only an open suspension reads it, and then no lights are scheduled
+            suspensions=self.suspensions,
+            extensions=self.extensions,
+        )
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(DeadlineFacts).decode
+
+
+def beijing_day(at: datetime) -> date:
+    return at.astimezone(BEIJING).date()
+
+
+def start_of(day: date) -> datetime:
+    """Midnight in Beijing at the start of `day`: a date's end is the next day's start."""
+    return datetime.combine(day, time(0), tzinfo=BEIJING)
+
+
+def end_of(day: date) -> datetime:
+    return start_of(day + timedelta(days=1))
+
+
+async def create_table(conn: asyncpg.Connection, suffix: str) -> None:
+    await conn.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {TABLE}{suffix} (
+            case_id  uuid PRIMARY KEY,
+            state    text NOT NULL,
+            due      date,              -- the deadline the light timers are set for
+            facts    jsonb NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS {TABLE}_running{suffix} ON {TABLE}{suffix} (due) WHERE state = 'running';
+        """
+    )
+
+
+async def load(conn: asyncpg.Connection, suffix: str, case_id: UUID) -> DeadlineFacts | None:
+    raw = await conn.fetchval(f"SELECT facts FROM {TABLE}{suffix} WHERE case_id = $1", case_id)
+    return None if raw is None else _decode(raw)
+
+
+async def store(conn: asyncpg.Connection, suffix: str, facts: DeadlineFacts) -> None:
+    await conn.execute(
+        f"INSERT INTO {TABLE}{suffix} (case_id, state, due, facts) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (case_id) DO UPDATE SET "
+        "state = EXCLUDED.state, due = EXCLUDED.due, facts = EXCLUDED.facts",
+        facts.case_id,
+        facts.state,
+        facts.due,
+        _encode(facts).decode(),
+    )
+
+
+async def running_through(conn: asyncpg.Connection, suffix: str, year: int) -> list[DeadlineFacts]:
+    """Running cases whose deadline lies in `year` or later: only their count of days can touch that year."""
+    rows = await conn.fetch(
+        f"SELECT facts FROM {TABLE}{suffix} WHERE state = 'running' AND due >= $1 ORDER BY case_id",
+        date(year, 1, 1),
+    )
+    return [_decode(r["facts"]) for r in rows]

@@ -1,0 +1,213 @@
+"""The case timers: a consumer that keeps the due-timers table in step with each case's deadlines.
+
+- 预审: a submission (or a completed 补正) not acted on within 5 days is deemed accepted
+  (行政许可法 Art. 32): timer 'case.deem_accepted'.
+- 容缺受理: the owed materials not supplied by their due date: 'case.supplement_overdue'.
+- 限时办结: yellow at 2 working days left ('case.due_soon'), red the day after the deadline
+  ('case.overdue'); stopped while suspended, moved by extensions and by a newly published year.
+
+Timers are scheduled in the consumer's transaction, so each event sets them exactly once.
+Light timer keys name their deadline: a fired key stays fired, and a moved deadline is a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.utils import get_topic
+
+from backend.cases import deadline_facts as rows
+from backend.cases.deadline_facts import DeadlineFacts, beijing_day, end_of, start_of
+from backend.cases.terms import Catalogue
+from backend.consumers.base import Envelope
+from backend.timers import cancel, schedule
+from domain.calendar import WorkingCalendar
+from domain.calendar_deadline import Duration, deadline
+from domain.case import Case
+from domain.case.values import DayUnit
+from domain.workcalendar import WorkCalendar
+from projections.case_facts import CASE_TOPICS
+
+log = logging.getLogger(__name__)
+
+DEEM_ACCEPTED = "case.deem_accepted"
+SUPPLEMENT_OVERDUE = "case.supplement_overdue"
+DUE_SOON = "case.due_soon"
+OVERDUE = "case.overdue"
+
+# 行政许可法 Art. 32 says 五日内. Natural days, as agreed for now; Art. 82 counts the Act's own
+# periods in working days, so this is one constant to change if the region reads it that way.
+PRE_REVIEW_LIMIT = Duration(5, "natural")
+YELLOW_WITHIN = 2  # working days left (DOMAIN.md: yellow at 2 or fewer)
+
+CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
+LimitLookup = Callable[[str], Awaitable[Duration | None]]
+
+_UNITS: dict[str, Literal["working", "natural"]] = {
+    DayUnit.WORKING_DAY: "working",
+    DayUnit.NATURAL_DAY: "natural",
+}
+YEAR_PUBLISHED = get_topic(WorkCalendar.YearPublished)  # type: ignore[attr-defined]  # made by @event
+_ACCEPTED = (Case.Accepted, Case.AcceptedWithMissingMaterials, Case.AcceptedOnCommitment)
+
+
+def catalogue_limits(catalogue: Catalogue) -> LimitLookup:
+    """The item's 承诺时限, or a bundle's target, from the catalogue read model."""
+
+    async def limit(code: str) -> Duration | None:
+        guide = await catalogue.service(code)
+        if guide is not None:
+            spec_limit = guide.spec.promised_limit
+        elif (bundle := await catalogue.bundle(code)) is not None:
+            spec_limit = bundle.spec.target
+        else:
+            return None
+        return Duration(spec_limit.amount, _UNITS[spec_limit.unit])
+
+    return limit
+
+
+def deem_key(case_id: UUID) -> str:
+    return f"{DEEM_ACCEPTED}:{case_id}"
+
+
+def supplement_key(case_id: UUID) -> str:
+    return f"{SUPPLEMENT_OVERDUE}:{case_id}"
+
+
+def light_keys(case_id: UUID, due: Any) -> tuple[str, str]:
+    return f"{DUE_SOON}:{case_id}:{due}", f"{OVERDUE}:{case_id}:{due}"
+
+
+class CaseDeadlines:
+    """Consumer of case events and published calendar years (the runner's Consumer protocol, by shape)."""
+
+    name: str = "case_deadlines"
+    topics: frozenset[str] | None = CASE_TOPICS | {YEAR_PUBLISHED}
+    tables: Sequence[str] = (rows.TABLE,)
+
+    def __init__(self, calendar: CalendarSource, limits: LimitLookup) -> None:
+        self.calendar, self.limits = calendar, limits
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        await rows.create_table(conn, suffix)
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope], suffix: str) -> None:
+        calendar: WorkingCalendar | None = None
+        for envelope in envelopes:
+            if calendar is None or envelope.topic == YEAR_PUBLISHED:
+                calendar = await self.calendar()  # once per batch, and afresh after a publication
+            if envelope.topic == YEAR_PUBLISHED:
+                await self._republished(conn, suffix, envelope.event.year, calendar)  # type: ignore[attr-defined]
+            else:
+                await self._case_event(conn, suffix, envelope.originator_id, envelope.event, calendar)
+
+    async def _case_event(
+        self, conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any, calendar: WorkingCalendar
+    ) -> None:
+        if isinstance(event, Case.Submitted):
+            facts = DeadlineFacts(case_id=case_id, item_code=event.item_code)
+            await self._deem_from(conn, case_id, beijing_day(event.timestamp), calendar)
+            await rows.store(conn, suffix, facts)
+            return
+        found = await rows.load(conn, suffix, case_id)
+        if found is None:
+            log.warning("case %s: %s without a Submitted; no timers", case_id, type(event).__name__)
+            return
+        facts = found
+        day = beijing_day(event.timestamp)
+        match event:
+            case Case.PreReviewPassed() | Case.MaterialsRequested():
+                await cancel(conn, deem_key(case_id))
+            case Case.MaterialsSupplemented(materials=given, outstanding=outstanding):
+                if facts.state == "intake" and not outstanding:
+                    # Back with the office after a 补正: the 5 days run again from the supplement.
+                    await self._deem_from(conn, case_id, day, calendar)
+                if facts.missing:
+                    facts.missing = [m for m in facts.missing if m not in given]
+                    if not facts.missing:
+                        await cancel(conn, supplement_key(case_id))
+            case Case.AcceptanceRefused() | Case.InstantlyApproved():
+                await cancel(conn, deem_key(case_id))
+                facts.state = "closed"
+            case _ if isinstance(event, _ACCEPTED):
+                await cancel(conn, deem_key(case_id))
+                terms = event.acceptance
+                facts.state, facts.accepted_on = "running", terms.accepted_on
+                facts.limit = await self.limits(facts.item_code)
+                if isinstance(event, Case.AcceptedWithMissingMaterials):
+                    assert terms.supplement_due is not None  # 容缺受理 always sets it
+                    facts.missing = list(event.missing)
+                    await schedule(
+                        conn,
+                        supplement_key(case_id),
+                        SUPPLEMENT_OVERDUE,
+                        end_of(terms.supplement_due),
+                        {"case_id": str(case_id), "due": terms.supplement_due.isoformat()},
+                    )
+                await self._set_lights(conn, facts, calendar)
+            case Case.Suspended():
+                facts.suspensions = [*facts.suspensions, (day, None)]
+                await self._clear_lights(conn, facts)
+                facts.state = "suspended"
+            case Case.Resumed():
+                start, _ = facts.suspensions[-1]
+                facts.suspensions = [*facts.suspensions[:-1], (start, day)]
+                facts.state = "running"
+                await self._set_lights(conn, facts, calendar)
+            case Case.ExtensionApproved(kind=kind):
+                facts.extensions = [
+                    *facts.extensions,
+                    Duration(kind.duration.amount, _UNITS[kind.duration.unit]),
+                ]
+                if facts.state == "running":
+                    await self._set_lights(conn, facts, calendar)
+            case Case.Concluded():
+                for key in (deem_key(case_id), supplement_key(case_id)):
+                    await cancel(conn, key)
+                await self._clear_lights(conn, facts)
+                facts.state = "closed"
+            case _:
+                return  # no bearing on any deadline
+        await rows.store(conn, suffix, facts)
+
+    async def _republished(
+        self, conn: asyncpg.Connection, suffix: str, year: int, calendar: WorkingCalendar
+    ) -> None:
+        for facts in await rows.running_through(conn, suffix, year):
+            await self._set_lights(conn, facts, calendar)
+            await rows.store(conn, suffix, facts)
+
+    async def _deem_from(
+        self, conn: asyncpg.Connection, case_id: UUID, day: Any, calendar: WorkingCalendar
+    ) -> None:
+        last = deadline(day, PRE_REVIEW_LIMIT, calendar, today=day).due
+        await schedule(conn, deem_key(case_id), DEEM_ACCEPTED, end_of(last), {"case_id": str(case_id)})
+
+    async def _set_lights(
+        self, conn: asyncpg.Connection, facts: DeadlineFacts, calendar: WorkingCalendar
+    ) -> None:
+        computed = facts.compute(calendar)
+        if computed is None:
+            if facts.limit is None:
+                log.warning("case %s: no time limit for %s; no lights", facts.case_id, facts.item_code)
+            return
+        if computed.due != facts.due:
+            await self._clear_lights(conn, facts)
+        facts.due, facts.provisional = computed.due, computed.provisional
+        soon, late = light_keys(facts.case_id, computed.due)
+        payload = {"case_id": str(facts.case_id), "deadline": computed.due.isoformat()}
+        # Before acceptance when the limit is shorter than the window: it fires at once, and that is right.
+        yellow_from = calendar.add_working_days(computed.due, -YELLOW_WITHIN)
+        await schedule(conn, soon, DUE_SOON, start_of(yellow_from), payload)
+        await schedule(conn, late, OVERDUE, end_of(computed.due), payload)
+
+    async def _clear_lights(self, conn: asyncpg.Connection, facts: DeadlineFacts) -> None:
+        if facts.due is not None:
+            for key in light_keys(facts.case_id, facts.due):
+                await cancel(conn, key)
+        facts.due = None

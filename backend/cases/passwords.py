@@ -1,0 +1,25 @@
+"""The 查询密码: drawn here, shown to the caller once, and kept only as its scrypt hash.
+
+The hashing itself lives in projections.case_secrets, because the anonymous progress
+lookup (the read side) verifies with it and projections may not import backend.
+One implementation, so the two sides can never disagree on the format
+'scrypt$n$r$p$salt_b64$hash_b64'.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from projections.case_secrets import hash_query_password, verify_query_password
+
+__all__ = ["hash_query_password", "new_query_password", "receipt_number_for", "verify_query_password"]
+
+
+def new_query_password() -> str:
+    """Six random digits, as printed on a 受理回执."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def receipt_number_for(case_number: str) -> str:
+    """受理回执号: 'SL' (受理) and the 办件编号, so it is unique exactly when case numbers are."""
+    return f"SL{case_number}"

@@ -1,0 +1,228 @@
+"""The case command routes over a fake service: decoding, personal-data checks, roles, and error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import pytest
+from litestar import Litestar, Router
+from litestar.testing import AsyncTestClient
+from prometheus_client import CollectorRegistry
+
+from domain.case import (
+    CaseStatus,
+    IllegalTransitionError,
+    InvalidCommandError,
+    MaterialsMissingError,
+    NotAuthorisedActorError,
+    NotEligibleError,
+)
+from domain.case import Role as CaseRole
+from miniapp_api.app import create_app
+from miniapp_api.case_commands import CaseCommandService, case_command_handlers, register_case_problems
+from miniapp_api.config import ApiConfig
+from miniapp_api.principal import Principal, Role
+from miniapp_api.problems import ProblemMap
+from miniapp_api.schemas import HealthReport
+from miniapp_api.tokens import issue_token
+
+pytestmark = pytest.mark.unit
+
+CONFIG = ApiConfig(
+    jwt_secret="test-secret-" + "c" * 40, token_ttl_seconds=600, dev_login=False, max_body_bytes=8192
+)
+CASE = UUID(int=42)
+SHA = "a" * 64
+SUBMISSION: dict[str, Any] = {
+    "itemCode": "FOOD",
+    "clientRequestId": "req-1",
+    "applicant": {
+        "name": "张三",
+        "idType": "resident_id",
+        "idNumber": "430102199001011238",
+        "phone": "+86 138 1234 1234",
+        "address": "湖南省长沙市岳麓区麓山南路1号",
+    },
+    "materials": {"M01": SHA},
+}
+
+
+@dataclass(frozen=True)
+class Done:
+    case_id: UUID = CASE
+    number: str = "430100202609290000001"
+    status: CaseStatus = CaseStatus.SUBMITTED
+    version: int = 1
+    receipt_number: str = "SL430100202609290000001"
+    query_password: str | None = "123456"
+
+
+class FakeService:
+    """Records each call; raises `self.error` when one is set."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, dict[str, Any]]] = []
+        self.error: Exception | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        async def call(caller: Any, *args: Any, **kwargs: Any) -> Done:
+            self.calls.append((name, caller, {"args": args, **kwargs}))
+            if self.error is not None:
+                raise self.error
+            return Done()
+
+        return call
+
+
+async def healthy() -> HealthReport:
+    return HealthReport(status="ok", database="up", head_position=0, consumers=[])
+
+
+@pytest.fixture
+def fake() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture
+async def client(fake: FakeService) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    service: CaseCommandService = fake  # type: ignore[assignment]  # a duck-typed fake of the port
+    app = create_app(
+        CONFIG,
+        health=healthy,
+        registry=CollectorRegistry(),
+        route_handlers=[Router(path="/api/v1", route_handlers=case_command_handlers(service))],
+        problem_map=register_case_problems(ProblemMap()),
+    )
+    async with AsyncTestClient(app) as c:
+        yield c
+
+
+def as_(role: Role, subject: str = "someone", **scopes: str) -> dict[str, str]:
+    principal = Principal(subject=subject, role=role, **scopes)
+    return {"Authorization": f"Bearer {issue_token(CONFIG, principal)}"}
+
+
+async def test_submit_passes_validated_values(client: AsyncTestClient[Litestar], fake: FakeService) -> None:
+    response = await client.post("/api/v1/cases", json=SUBMISSION, headers=as_(Role.CITIZEN, "citizen-zhang"))
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "caseId": str(CASE),
+        "number": Done.number,
+        "status": "submitted",
+        "version": 1,
+    }
+    [(name, caller, kwargs)] = fake.calls
+    assert name == "submit" and (caller.subject, caller.role) == ("citizen-zhang", CaseRole.CITIZEN)
+    assert kwargs["applicant"].phone == "13812341234"  # normalised by domain.personal
+    assert kwargs["materials"]["M01"].sha256 == SHA
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"itemCode": "FOOD"}',
+        b'{"itemCode": "FOOD", "clientRequestId": "r", "applicant": {}, "materials": {"M01": "not-a-hash"}}',
+    ],
+)
+async def test_malformed_bodies_are_400(
+    client: AsyncTestClient[Litestar], fake: FakeService, body: bytes
+) -> None:
+    response = await client.post(
+        "/api/v1/cases", content=body, headers={**as_(Role.CITIZEN), "content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert fake.calls == []
+
+
+async def test_an_invalid_id_number_names_its_field(
+    client: AsyncTestClient[Litestar], fake: FakeService
+) -> None:
+    bad = {**SUBMISSION, "applicant": {**SUBMISSION["applicant"], "idNumber": "430102199001011234"}}
+    response = await client.post("/api/v1/cases", json=bad, headers=as_(Role.CITIZEN))
+    assert response.status_code == 400
+    problem = response.json()
+    assert [e["field"] for e in problem["errors"]] == ["applicant.idNumber"]
+    assert "430102199001011234" not in response.text  # the value itself is never echoed
+    assert fake.calls == []
+
+
+async def test_wrong_roles_are_403(client: AsyncTestClient[Litestar], fake: FakeService) -> None:
+    staff = f"/api/v1/staff/cases/{CASE}"
+    cases = [
+        ("/api/v1/cases", SUBMISSION, as_(Role.OFFICER, department="SCJGJ")),
+        ("/api/v1/cases", SUBMISSION, as_(Role.AUDITOR)),
+        (f"{staff}/acceptance", {"mode": "standard"}, as_(Role.CITIZEN)),
+        (f"{staff}/routing", None, as_(Role.AUDITOR)),
+        (f"{staff}/tasks/SCJGJ/claim", None, as_(Role.CLERK, hall="SMZJ")),
+        (f"{staff}/trips", {"purpose": "领证"}, as_(Role.OFFICER, department="SCJGJ")),
+    ]
+    for path, body, headers in cases:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == 403, (path, response.text)
+    assert fake.calls == []
+
+
+async def test_acceptance_returns_the_one_time_password(
+    client: AsyncTestClient[Litestar], fake: FakeService
+) -> None:
+    path = f"/api/v1/staff/cases/{CASE}/acceptance"
+    clerk = as_(Role.CLERK, "clerk-1", hall="SMZJ")
+    response = await client.post(path, json={"mode": "standard"}, headers={**clerk, "Idempotency-Key": "k-1"})
+    assert response.status_code == 200, response.text
+    assert response.json()["queryPassword"] == "123456"
+    assert response.json()["receiptNumber"] == Done.receipt_number
+    name, caller, kwargs = fake.calls[-1]
+    assert (name, caller.hall, kwargs["request_id"], kwargs["args"]) == ("accept", "SMZJ", "k-1", (CASE,))
+    missing = await client.post(path, json={"mode": "missing_materials", "missing": ["M04"]}, headers=clerk)
+    assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "commitmentSha256"
+    response = await client.post(
+        path, json={"mode": "missing_materials", "missing": ["M04"], "commitmentSha256": SHA}, headers=clerk
+    )
+    assert response.status_code == 200 and fake.calls[-1][0] == "accept_with_missing_materials"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "slug"),
+    [
+        (IllegalTransitionError("cannot accept"), 409, "case-transition"),
+        (MaterialsMissingError("owed", ["M04"]), 422, "materials-missing"),
+        (NotAuthorisedActorError("no"), 403, "not-authorised-actor"),
+        (InvalidCommandError("reason is required"), 422, "invalid-command"),
+        (NotEligibleError("blacklisted"), 422, "not-eligible"),
+    ],
+)
+async def test_domain_errors_become_problems(
+    client: AsyncTestClient[Litestar], fake: FakeService, error: Exception, status: int, slug: str
+) -> None:
+    fake.error = error
+    response = await client.post(
+        f"/api/v1/staff/cases/{CASE}/conclusion",
+        json={"result": "approved"},
+        headers=as_(Role.CLERK, hall="SMZJ"),
+    )
+    assert response.status_code == status
+    assert response.json()["type"].endswith(f"/{slug}")
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_task_routes_carry_the_department(client: AsyncTestClient[Litestar], fake: FakeService) -> None:
+    headers = as_(Role.OFFICER, "o-1", department="GAJ")
+    base = f"/api/v1/staff/cases/{CASE}/tasks/GAJ"
+    assert (await client.post(f"{base}/claim", headers=headers)).status_code == 200
+    assert (
+        await client.post(f"{base}/approve", json={"opinion": "同意"}, headers=headers)
+    ).status_code == 200
+    returned = await client.post(f"{base}/return", json={"to": "window", "reason": "缺件"}, headers=headers)
+    assert returned.status_code == 200
+    assert [(c[0], c[2]["department"]) for c in fake.calls] == [
+        ("claim_task", "GAJ"),
+        ("approve_task_step", "GAJ"),
+        ("return_task", "GAJ"),
+    ]
+    assert (
+        await client.post(f"{base}/return", json={"to": "nowhere", "reason": "x"}, headers=headers)
+    ).status_code == 400

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypeAlias
 
 import msgspec
 
@@ -30,10 +30,14 @@ class DocumentKind(StrEnum):
     PASSPORT = "护照"
     HK_MACAO_PERMIT = "港澳居民来往内地通行证"
     TAIWAN_PERMIT = "台湾居民来往大陆通行证"
+    FOREIGN_PERMANENT_RESIDENT = "外国人永久居留身份证"
 
 
-class Personal(msgspec.Struct, frozen=True):
-    """Base of every personal value: encrypted at rest, masked by default."""
+class Personal(msgspec.Struct, frozen=True, tag_field="type"):
+    """Base of every personal value: encrypted at rest, masked by default.
+
+    Each subclass names itself with a tag, so a union of them (`PersonalId`) decodes with msgspec.
+    """
 
     sensitivity: ClassVar[Sensitivity] = Sensitivity.PERSONAL
 
@@ -58,7 +62,7 @@ def _birth_date(digits: str) -> date:
         raise PersonalDataError("居民身份证号码 has no valid birth date in digits 7–14") from None
 
 
-class IdNumber(Personal, frozen=True):
+class IdNumber(Personal, frozen=True, tag="id_number"):
     """居民身份证号码, always 18 characters with an upper-case X check character."""
 
     number: str
@@ -106,11 +110,13 @@ _DOCUMENT_FORMS = {
     DocumentKind.PASSPORT: re.compile(r"[A-Z0-9]{5,20}"),  # Chinese (E12345678, EA1234567) and foreign
     DocumentKind.HK_MACAO_PERMIT: re.compile(r"[HM]\d{8}(\d{2})?"),  # 回乡证: H/M + 8 digits (+2 old)
     DocumentKind.TAIWAN_PERMIT: re.compile(r"\d{8}(\d{2})?"),  # 台胞证: 8 digits (10 on old cards)
+    # 永居证: 3 letters (nationality) + 12 digits until 2023, then 18 characters led by 9 like a 身份证.
+    DocumentKind.FOREIGN_PERMANENT_RESIDENT: re.compile(r"[A-Z]{3}\d{12}|9\d{16}[\dX]"),
 }
 
 
-class IdDocument(Personal, frozen=True):
-    """An identity document other than the 居民身份证: 护照, 港澳 or 台湾 permits."""
+class IdDocument(Personal, frozen=True, tag="id_document"):
+    """An identity document other than the 居民身份证: 护照, 港澳 or 台湾 permits, 外国人永久居留身份证."""
 
     kind: DocumentKind
     number: str
@@ -125,6 +131,10 @@ class IdDocument(Personal, frozen=True):
     @classmethod
     def parse(cls, kind: DocumentKind, text: str) -> Self:
         return cls(kind, "".join(text.split()).upper())
+
+
+PersonalId: TypeAlias = IdNumber | IdDocument
+"""How a natural person is identified: a 居民身份证号码, or another identity document."""
 
 
 # 统一社会信用代码 (GB 32100-2015): 31 characters (no I, O, Z, S, V), weights 3^i mod 31.
@@ -163,7 +173,7 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"(010|02\d|0[3-9]\d\d)-([2-9]\d{6,7})")
 
 
-class Phone(Personal, frozen=True):
+class Phone(Personal, frozen=True, tag="phone"):
     """A mainland mobile (13812341234) or landline with its area code (0731-88881234)."""
 
     number: str
@@ -193,7 +203,7 @@ def _plain_text(what: str, text: str, longest: int) -> None:
         raise PersonalDataError(f"{what} must be printable, trimmed and at most {longest} characters")
 
 
-class PersonName(Personal, frozen=True):
+class PersonName(Personal, frozen=True, tag="person_name"):
     """A natural person's name as on their document: 张三, 欧阳娜娜, 买买提·艾力, John SMITH."""
 
     name: str
@@ -224,7 +234,7 @@ def split_division(text: str) -> tuple[str, str]:
     return text[: m.end()], text[m.end() :]
 
 
-class Address(Personal, frozen=True):
+class Address(Personal, frozen=True, tag="address"):
     """A postal address: the division up to district level (湖南省长沙市岳麓区), then the detail."""
 
     division: str
@@ -248,7 +258,7 @@ class Address(Personal, frozen=True):
         return self.division + self.detail
 
 
-class Biometric(Personal, frozen=True):
+class Biometric(Personal, frozen=True, tag="biometric"):
     """A reference to biometric data (a face image for 人脸核验, a fingerprint template), by content hash."""
 
     sensitivity: ClassVar[Sensitivity] = Sensitivity.SENSITIVE

@@ -4,10 +4,17 @@ Both case consumers (progress and the departments' work queue) keep these facts 
 jsonb and fold each event into them, so neither has to load the aggregate. The fold
 is pure: the same events always give the same facts, which is what makes a rebuild
 give identical rows.
+
+A label names a department by a mark around its code ({部门:SCJGJ}), and the query
+side puts the catalogue's name in its place (render_label). Names stay out of the
+events and the rows: a department the catalogue renames reads right at once, and a
+rebuild still gives identical rows.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -52,6 +59,21 @@ _ACCEPTED_LABELS = {
     AcceptanceMode.INSTANT: "秒批通过",
 }
 _UNITS = {DayUnit.WORKING_DAY: "working", DayUnit.NATURAL_DAY: "natural"}
+_DEPARTMENT_MARK = re.compile(r"\{部门:([^{}]+)\}")
+
+
+def department_mark(code: str) -> str:
+    """How a stored label names a department: by its code, for render_label to replace."""
+    return f"{{部门:{code}}}"
+
+
+def marked_departments(label: str) -> set[str]:
+    return set(_DEPARTMENT_MARK.findall(label))
+
+
+def render_label(label: str, names: Mapping[str, str]) -> str:
+    """The label as people read it: each marked department by its name, or by its code if it has none."""
+    return _DEPARTMENT_MARK.sub(lambda m: names.get(m[1], m[1]), label)
 
 
 class CaseFacts(msgspec.Struct, kw_only=True):
@@ -110,7 +132,7 @@ def decode_facts(raw: str | bytes | None) -> CaseFacts:
 
 
 def fold(facts: CaseFacts, event: Any) -> str:
-    """Apply one case event to the facts; return its timeline label in plain Chinese."""
+    """Apply one case event to the facts; return its timeline label in plain Chinese, departments marked."""
     day = event.timestamp.astimezone(BEIJING).date()
     match event:
         case Case.Submitted():
@@ -148,15 +170,18 @@ def fold(facts: CaseFacts, event: Any) -> str:
             facts.routed = True
             routed = [a.department for a in assignments]
             facts.departments = [*facts.departments, *(d for d in routed if d not in facts.departments)]
-            return f"转{'、'.join(routed)}办理"
-        case Case.TaskClaimed(step=step):
-            return f"{step.label}签收"
-        case Case.TaskStepApproved(step=step) | Case.TaskApproved(step=step):
-            return f"{step.label}通过"
-        case Case.TaskRejected(step=step):
-            return f"{step.label}不通过"
-        case Case.TaskReturned(step=step):
-            return f"{step.label}退回"
+            return f"转{'、'.join(department_mark(d) for d in routed)}办理"
+        case Case.TaskClaimed(department=department, step=step):
+            return f"{department_mark(department)}：{step.label}签收"
+        case (
+            Case.TaskStepApproved(department=department, step=step)
+            | Case.TaskApproved(department=department, step=step)
+        ):
+            return f"{department_mark(department)}：{step.label}通过"
+        case Case.TaskRejected(department=department, step=step):
+            return f"{department_mark(department)}：{step.label}不通过"
+        case Case.TaskReturned(department=department, step=step):
+            return f"{department_mark(department)}：{step.label}退回"
         case Case.Suspended(kind=kind, issues=issues):
             facts.suspensions = [*facts.suspensions, (day, None)]
             facts.requested = {**facts.requested, **{i.material_id: i.reason for i in issues}}

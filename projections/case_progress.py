@@ -15,8 +15,18 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.case import Case, CaseStatus
-from domain.personal import mask_id, mask_name, mask_phone
+from domain.case import Applicant, Case, CaseStatus, Enterprise
+from domain.personal import (
+    Address,
+    CreditCode,
+    IdDocument,
+    IdNumber,
+    Personal,
+    PersonName,
+    Phone,
+    mask,
+    mask_name,
+)
 from projections.case_facts import CASE_TOPICS, INTERNAL_EVENTS, CaseFacts, decode_facts, encode_facts, fold
 from projections.case_reads import (  # the query side, re-exported: import it from here
     AnonymousProgress,
@@ -29,13 +39,17 @@ from projections.case_reads import (  # the query side, re-exported: import it f
 from projections.case_secrets import applicant_key
 
 
-def plain(value: Any) -> str:
-    """The text of a personal field, whether the event carries a str or a typed personal value."""
-    if isinstance(value, str):
-        return value
-    for attribute in ("number", "name", "text"):
-        if isinstance(text := getattr(value, attribute, None), str):
+def plain(value: Personal | CreditCode | str) -> str:
+    """The whole text of a field, typed or not: what a one-way key or a mask is made from, never stored."""
+    match value:
+        case str():
+            return value
+        case IdNumber(number=text) | IdDocument(number=text) | Phone(number=text):
             return text
+        case PersonName(name=text) | CreditCode(code=text):
+            return text
+        case Address():
+            return value.text
     raise TypeError(f"no text in {type(value).__name__}")
 
 
@@ -95,7 +109,9 @@ class CaseProgressProjection:
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
         facts: dict[UUID, CaseFacts] = {}
-        steps: dict[UUID, tuple[str, int, datetime]] = {}
+        # (current step, version, time) per case; the step is None while only staff-internal
+        # events came in, which leaves the stored one as it was (see below).
+        steps: dict[UUID, tuple[str | None, int, datetime]] = {}
         timeline: list[tuple[Any, ...]] = []
         for envelope in envelopes:
             event, case_id = envelope.event, envelope.originator_id
@@ -106,7 +122,13 @@ class CaseProgressProjection:
                 raw = await conn.fetchval(f"SELECT facts FROM cases{suffix} WHERE case_id = $1", case_id)
                 facts[case_id] = decode_facts(raw)
             label = fold(facts[case_id], event)
-            steps[case_id] = (label, envelope.originator_version, event.timestamp)
+            internal = isinstance(event, INTERNAL_EVENTS)
+            # The current step is what the applicant reads (in the anonymous lookup too): a
+            # 督办 light or a claim stays in the staff timeline and does not replace it.
+            current: str | None = label
+            if internal:
+                current = steps[case_id][0] if case_id in steps else None
+            steps[case_id] = (current, envelope.originator_version, event.timestamp)
             timeline.append(
                 (
                     case_id,
@@ -114,7 +136,7 @@ class CaseProgressProjection:
                     event.timestamp,
                     label,
                     type(event).__name__,
-                    isinstance(event, INTERNAL_EVENTS),
+                    internal,
                     str(event.actor.role),
                     masked_actor(event.actor),
                     str(event.channel),
@@ -134,7 +156,7 @@ class CaseProgressProjection:
         )
         await conn.executemany(
             f"UPDATE cases{suffix} SET status = $2, status_label = $3, accepted_on = $4, facts = $5::jsonb, "
-            "current_step = $6, version = $7, updated_at = $8 WHERE case_id = $1",
+            "current_step = coalesce($6, current_step), version = $7, updated_at = $8 WHERE case_id = $1",
             [
                 (cid, f.status.value, f.status.label, f.accepted_on, encode_facts(f).decode(), *steps[cid])
                 for cid, f in facts.items()
@@ -143,9 +165,9 @@ class CaseProgressProjection:
 
 
 async def _insert_case(conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any) -> None:
-    applicant = event.applicant
-    id_number, name = plain(applicant.id_number), plain(applicant.name)
-    person = str(applicant.kind) == "person"
+    applicant: Applicant = event.applicant
+    # An enterprise's name and 统一社会信用代码 are public (公示): `mask` leaves a credit code whole.
+    name = applicant.name if isinstance(applicant, Enterprise) else mask(applicant.name)
     await conn.execute(
         f"INSERT INTO cases{suffix} (case_id, number, item_code, applicant_kind, applicant_key, "
         "applicant_name, applicant_id, applicant_phone, submitter, submitted_at, status, status_label, "
@@ -155,11 +177,10 @@ async def _insert_case(conn: asyncpg.Connection, suffix: str, case_id: UUID, eve
         event.number,
         event.item_code,
         str(applicant.kind),
-        applicant_key(str(applicant.id_type), id_number),
-        # An enterprise's name is public (公示); only a natural person's is masked.
-        mask_name(name) if person else name,
-        mask_id(id_number),
-        mask_phone(plain(applicant.phone)),
+        applicant_key(str(applicant.id_type), plain(applicant.identity)),
+        name,
+        mask(applicant.identity),
+        mask(applicant.phone),
         event.actor.id,
         event.timestamp,
         CaseStatus.SUBMITTED.value,

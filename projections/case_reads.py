@@ -1,11 +1,13 @@
 """The query side of case progress: a citizen's cases, one case's progress, anonymous lookup, dossiers.
 
 Reads the views of projections.case_progress; deadlines are computed per query with
-the injected calendar and clock. This is what the API may import.
+the injected calendar and clock, and the departments a label marks are named from the
+catalogue read model. This is what the API may import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from uuid import UUID
 
@@ -15,10 +17,10 @@ import msgspec
 from domain.case import CaseStatus, NextStep
 from projections.case_deadlines import CalendarProvider, Clock, DeadlineView, compute, limit_from
 from projections.case_deadlines import today_in_beijing as _today
-from projections.case_facts import decode_facts
+from projections.case_facts import decode_facts, marked_departments, render_label
 from projections.case_facts import next_steps as _next_steps
 from projections.case_secrets import DUMMY_HASH, verify_query_password
-from projections.catalogue import PoolSource
+from projections.catalogue import PoolSource, department_names
 
 
 class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,14 +97,14 @@ class CaseQueries:
     async def my_cases(self, subject: str) -> list[CaseSummary]:
         """The cases the account submitted, newest first."""
         rows = await self.pool.fetch(_SELECT + "WHERE c.submitter = $1 ORDER BY c.submitted_at DESC", subject)
-        return [self._summary(r) for r in rows]
+        return await self._summaries(rows)
 
     async def dossier(self, applicant_key: str) -> list[CaseSummary]:
         """一人一档 / 一企一档: every case of one applicant, newest first."""
         rows = await self.pool.fetch(
             _SELECT + "WHERE c.applicant_key = $1 ORDER BY c.submitted_at DESC", applicant_key
         )
-        return [self._summary(r) for r in rows]
+        return await self._summaries(rows)
 
     async def progress(self, case: UUID | str) -> CaseProgress | None:
         """By case id or 办件编号."""
@@ -110,13 +112,15 @@ class CaseQueries:
         if row is None:
             return None
         facts = decode_facts(row["facts"])
+        lines = await self._timeline(row["case_id"])
+        names = await self._names([row["current_step"], *(line["label"] for line in lines)])
         return CaseProgress(
-            case=self._summary(row),
+            case=self._summary(row, names),
             submitter=row["submitter"],
             applicant_id=row["applicant_id"],
             applicant_phone=row["applicant_phone"],
             departments=tuple(facts.departments),
-            timeline=tuple(await self._timeline(row["case_id"])),
+            timeline=tuple(_entry(line, names) for line in lines),
             next_steps=_next_steps(facts),
         )
 
@@ -126,8 +130,9 @@ class CaseQueries:
         stored = DUMMY_HASH if row is None else row["query_password_hash"]
         if not verify_query_password(password, stored) or row is None:
             return None
-        summary = self._summary(row)
-        entries = await self._timeline(row["case_id"])
+        lines = [line for line in await self._timeline(row["case_id"]) if not line["internal"]]
+        names = await self._names([row["current_step"], *(line["label"] for line in lines)])
+        summary = self._summary(row, names)
         return AnonymousProgress(
             number=summary.number,
             item_code=summary.item_code,
@@ -136,7 +141,9 @@ class CaseQueries:
             current_step=summary.current_step,
             accepted_on=summary.accepted_on,
             deadline=summary.deadline,
-            timeline=tuple(PublicStep(at=e.at, label=e.label) for e in entries if not e.internal),
+            timeline=tuple(
+                PublicStep(at=line["at"], label=render_label(line["label"], names)) for line in lines
+            ),
         )
 
     async def _find(self, case: UUID | str) -> asyncpg.Record | None:
@@ -146,15 +153,24 @@ class CaseQueries:
             return await self.pool.fetchrow(_SELECT + "WHERE c.number = $1", case)
         return await self.pool.fetchrow(_SELECT + "WHERE c.case_id = $1", case_id)
 
-    async def _timeline(self, case_id: UUID) -> list[TimelineEntry]:
-        rows = await self.pool.fetch(
+    async def _timeline(self, case_id: UUID) -> list[asyncpg.Record]:
+        """The stored lines, their labels still marking departments by code."""
+        lines: list[asyncpg.Record] = await self.pool.fetch(
             "SELECT version, at, label, internal, actor_role, actor_name, channel FROM case_timeline "
             "WHERE case_id = $1 ORDER BY version",
             case_id,
         )
-        return [TimelineEntry(**dict(r)) for r in rows]
+        return lines
 
-    def _summary(self, row: asyncpg.Record) -> CaseSummary:
+    async def _names(self, labels: Iterable[str]) -> dict[str, str]:
+        """The names of the departments these labels mark, in one read of the catalogue."""
+        return await department_names(self.pool, set().union(*map(marked_departments, labels)))
+
+    async def _summaries(self, rows: list[asyncpg.Record]) -> list[CaseSummary]:
+        names = await self._names(r["current_step"] for r in rows)
+        return [self._summary(r, names) for r in rows]
+
+    def _summary(self, row: asyncpg.Record, names: Mapping[str, str]) -> CaseSummary:
         facts = decode_facts(row["facts"])
         limit = limit_from(row["limit_amount"], row["limit_unit"], row["catalogue_limit"])
         return CaseSummary(
@@ -165,9 +181,13 @@ class CaseQueries:
             applicant_name=row["applicant_name"],
             status=CaseStatus(row["status"]),
             status_label=row["status_label"],
-            current_step=row["current_step"],
+            current_step=render_label(row["current_step"], names),
             submitted_at=row["submitted_at"],
             accepted_on=row["accepted_on"],
             receipt_number=row["receipt_number"],
             deadline=compute(facts, limit, self._calendar(), _today(self._clock)),
         )
+
+
+def _entry(line: asyncpg.Record, names: Mapping[str, str]) -> TimelineEntry:
+    return TimelineEntry(**{**dict(line), "label": render_label(line["label"], names)})

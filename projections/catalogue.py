@@ -6,7 +6,7 @@ need. Times come from the events, never from now(), so a rebuild gives identical
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
@@ -322,6 +322,24 @@ class CatalogueQueries:
             )
             for r in rows
         ]
+
+
+# Each entry carries its department whole, so the names need no table of their own. An entry
+# revised later wins, so a department renamed in the catalogue reads by its new name.
+_DEPARTMENT_NAMES = """
+    SELECT DISTINCT ON (code) code, name FROM (
+        SELECT department_code AS code, spec #>> '{department,name}' AS name, updated_at FROM catalogue_items
+        UNION ALL
+        SELECT department_code, spec #>> '{lead_department,name}', updated_at FROM catalogue_bundles
+    ) AS named WHERE code = ANY($1::text[]) ORDER BY code, updated_at DESC, name
+"""
+
+
+async def department_names(pool: asyncpg.Pool, codes: Collection[str]) -> dict[str, str]:
+    """The catalogue's name of each department code it knows, withdrawn entries too; others are left out."""
+    if not codes:
+        return {}
+    return {r["code"]: r["name"] for r in await pool.fetch(_DEPARTMENT_NAMES, list(codes))}
 
 
 def _summary(row: asyncpg.Record) -> ServiceSummary:

@@ -57,8 +57,11 @@ class Identity(Protocol):
 
 
 def actor_of(caller: Identity) -> Actor:
+    """The actor events record. An applicant-side account's name is left out: it is personal, the
+    case already holds it sealed (Applicant, Agent), and the account id says who acted."""
+    name = None if caller.role in (Role.CITIZEN, Role.AGENT) else caller.name
     return Actor(
-        id=caller.subject, role=caller.role, name=caller.name, department=caller.department, hall=caller.hall
+        id=caller.subject, role=caller.role, name=name, department=caller.department, hall=caller.hall
     )
 
 

@@ -32,6 +32,7 @@ from domain.case.records import (
 from domain.case.status import CaseStatus, ResultCode
 from domain.case.tasks import ReturnTarget, Signature, Task, TaskState, TaskStep
 from domain.case.values import (
+    DOCUMENT_KINDS,
     Actor,
     Agent,
     Applicant,
@@ -42,16 +43,20 @@ from domain.case.values import (
     DayUnit,
     Duration,
     ELicenceRef,
+    Enterprise,
     IdType,
     JsonValue,
     MaterialIssue,
     MaterialSource,
+    Person,
     Role,
     UploadedFile,
+    id_type_of,
 )
 
 __all__ = [
     "DEFAULT_PATTERN",
+    "DOCUMENT_KINDS",
     "Acceptance",
     "AcceptanceMode",
     "Actor",
@@ -72,6 +77,7 @@ __all__ = [
     "DeliveryMethod",
     "Duration",
     "ELicenceRef",
+    "Enterprise",
     "Extension",
     "ExtensionKind",
     "IdType",
@@ -86,6 +92,7 @@ __all__ = [
     "NextStep",
     "NotAuthorisedActorError",
     "NotEligibleError",
+    "Person",
     "Pickup",
     "Refusal",
     "ResultCode",
@@ -102,4 +109,5 @@ __all__ = [
     "UploadedFile",
     "case_id_for_submission",
     "format_case_number",
+    "id_type_of",
 ]

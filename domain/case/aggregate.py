@@ -64,6 +64,7 @@ class Case(
         checks.text(number, "case number")
         checks.text(item_code, "item code")
         checks.text(catalogue_version, "catalogue version")
+        checks.parties(applicant, agent)
         needs_agent = applicant.kind is ApplicantKind.ENTERPRISE or actor.role is Role.AGENT
         if needs_agent and agent is None:
             raise InvalidCommandError(

@@ -10,7 +10,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from domain.case.errors import InvalidCommandError
-from domain.case.values import ELicenceRef, JsonValue, MaterialIssue, MaterialSource, UploadedFile
+from domain.case.values import (
+    Agent,
+    Applicant,
+    ELicenceRef,
+    Enterprise,
+    JsonValue,
+    MaterialIssue,
+    MaterialSource,
+    Person,
+    UploadedFile,
+)
+from domain.personal import Address, CreditCode, IdDocument, IdNumber, PersonName, Phone
 
 # Every date in Chinese administrative law (受理日, 补正期限, 办结日) is a Beijing date, so every
 # moment is kept at UTC+8. A fixed offset, not a zoneinfo, so the event store can write it exactly.
@@ -57,6 +68,38 @@ def materials(given: Mapping[str, MaterialSource], *, allow_empty: bool) -> dict
         else:
             raise InvalidCommandError(f"material {material_id} is neither a file nor an e-licence")
     return dict(given)
+
+
+# The type each personal field must hold. msgspec does not check types on construction, and the
+# store seals personal values by their type: a plain str in one of these would be kept in clear.
+_PARTY_FIELDS: dict[type, dict[str, tuple[type, ...]]] = {
+    Person: {
+        "name": (PersonName,),
+        "identity": (IdNumber, IdDocument),
+        "phone": (Phone,),
+        "address": (Address,),
+    },
+    Enterprise: {"name": (str,), "identity": (CreditCode,), "phone": (Phone,), "address": (Address,)},
+    Agent: {"name": (PersonName,), "identity": (IdNumber, IdDocument), "phone": (Phone,)},
+}
+
+
+def parties(applicant: Applicant, agent: Agent | None) -> None:
+    """The applicant and the agent carry typed personal values, never bare strings."""
+    _typed(applicant, "applicant", (Person, Enterprise))
+    if agent is not None:
+        _typed(agent, "agent", (Agent,))
+    if isinstance(applicant, Enterprise):
+        text(applicant.name, "enterprise name")
+
+
+def _typed(party: object, what: str, kinds: tuple[type, ...]) -> None:
+    if type(party) not in kinds:
+        raise InvalidCommandError(f"the {what} cannot be a {type(party).__name__}")
+    for field, types in _PARTY_FIELDS[type(party)].items():
+        if not isinstance(getattr(party, field), types):
+            names = " or ".join(t.__name__ for t in types)
+            raise InvalidCommandError(f"the {what}'s {field} must be a {names}")
 
 
 def issues(given: Iterable[MaterialIssue]) -> tuple[MaterialIssue, ...]:

@@ -1,15 +1,29 @@
 """The values a case is made of: who acted and through which channel, for whom, with which materials.
 
-Personal fields (names, ID numbers, phones, addresses) are plain strings here: the
-domain needs them whole, and encryption at rest and masking happen at the edges.
+An applicant's and an agent's personal fields are `domain.personal` values: whole
+here, because the domain needs them whole, and sealed at rest and masked in read
+models by the edges, which find them by their type. Plain `str` would slip past both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import TypeAlias
+from types import MappingProxyType
+from typing import ClassVar, TypeAlias
 
 import msgspec
+
+from domain.personal import (
+    Address,
+    CreditCode,
+    DocumentKind,
+    IdDocument,
+    IdNumber,
+    PersonalId,
+    PersonName,
+    Phone,
+)
 
 
 class Role(StrEnum):
@@ -45,6 +59,8 @@ class ApplicantKind(StrEnum):
 
 
 class IdType(StrEnum):
+    """The kind of 证件 an applicant is identified by, as the API and the 一人一档 key name it."""
+
     RESIDENT_ID = "resident_id"  # 居民身份证
     PASSPORT = "passport"
     HK_MACAO_PERMIT = "hk_macao_permit"  # 港澳居民来往内地通行证
@@ -53,22 +69,76 @@ class IdType(StrEnum):
     USCC = "uscc"  # 统一社会信用代码, for enterprises
 
 
-class Applicant(msgspec.Struct, frozen=True, kw_only=True):
-    kind: ApplicantKind
+DOCUMENT_KINDS: Mapping[IdType, DocumentKind] = MappingProxyType(
+    {
+        IdType.PASSPORT: DocumentKind.PASSPORT,
+        IdType.HK_MACAO_PERMIT: DocumentKind.HK_MACAO_PERMIT,
+        IdType.TAIWAN_PERMIT: DocumentKind.TAIWAN_PERMIT,
+        IdType.FOREIGN_PERMANENT_RESIDENT: DocumentKind.FOREIGN_PERMANENT_RESIDENT,
+    }
+)
+_ID_TYPES = {kind: id_type for id_type, kind in DOCUMENT_KINDS.items()}
+
+
+def id_type_of(identity: PersonalId | CreditCode) -> IdType:
+    match identity:
+        case IdNumber():
+            return IdType.RESIDENT_ID
+        case IdDocument(kind=kind):
+            return _ID_TYPES[kind]
+        case CreditCode():
+            return IdType.USCC
+    raise TypeError(f"{type(identity).__qualname__} identifies nobody")
+
+
+# The parties are tagged by kind, so `Applicant` decodes with msgspec (a 通办 handoff carries one).
+
+
+class Person(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=ApplicantKind.PERSON.value):
+    """自然人 applying for themselves (or through an agent): every field is personal information."""
+
+    kind: ClassVar[ApplicantKind] = ApplicantKind.PERSON
+
+    name: PersonName
+    identity: PersonalId
+    phone: Phone
+    address: Address
+
+    @property
+    def id_type(self) -> IdType:
+        return id_type_of(self.identity)
+
+
+class Enterprise(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag=ApplicantKind.ENTERPRISE.value
+):
+    """法人 or another organisation: its name and 统一社会信用代码 are public (公示), its contacts are not."""
+
+    kind: ClassVar[ApplicantKind] = ApplicantKind.ENTERPRISE
+
     name: str
-    id_type: IdType
-    id_number: str
-    phone: str
-    address: str
+    identity: CreditCode
+    phone: Phone  # a contact's number
+    address: Address
+
+    @property
+    def id_type(self) -> IdType:
+        return IdType.USCC
+
+
+Applicant: TypeAlias = Person | Enterprise
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
-    """经办人: the person who applies on the applicant's behalf."""
+    """经办人: the natural person who applies on the applicant's behalf."""
 
-    name: str
-    id_type: IdType
-    id_number: str
-    phone: str
+    name: PersonName
+    identity: PersonalId
+    phone: Phone
+
+    @property
+    def id_type(self) -> IdType:
+        return id_type_of(self.identity)
 
 
 class BundleChild(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,8 +25,9 @@ from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
 from backend.timers import TimerWorker
-from domain.case import Actor, Applicant, ApplicantKind, Case, Channel, IdType, Role, UploadedFile
+from domain.case import Actor, Case, Channel, Person, Role, UploadedFile
 from domain.case.checks import BEIJING
+from domain.personal import Address, IdNumber, PersonName, Phone
 from projections.case_secrets import hash_query_password
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 
@@ -37,6 +38,12 @@ CITIZEN = Actor(id="citizen-zhang", role=Role.CITIZEN, name="张三")
 CLERK = Actor(id="clerk-1", role=Role.CLERK, name="周七", hall="SMZJ")
 OFFICER = Actor(id="officer-1", role=Role.OFFICER, name="赵六", department="SCJGJ")
 MINI, WINDOW = Channel.MINIAPP, Channel.HALL_WINDOW
+ZHANG = Person(
+    name=PersonName("张三"),
+    identity=IdNumber("430102199003071234"),
+    phone=Phone("13812341234"),
+    address=Address.parse("湖南省长沙市岳麓区麓山南路1号"),
+)
 
 
 def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
@@ -54,14 +61,6 @@ class Clock:
 
 
 def submitted(when: datetime, item: str = FOOD) -> Case:
-    applicant = Applicant(
-        kind=ApplicantKind.PERSON,
-        name="张三",
-        id_type=IdType.RESIDENT_ID,
-        id_number="430102199001011234",
-        phone="13812341234",
-        address="湖南省长沙市岳麓区麓山南路1号",
-    )
     n = uuid.uuid4().int % 10**6
     return Case.submit(
         CITIZEN,
@@ -69,7 +68,7 @@ def submitted(when: datetime, item: str = FOOD) -> Case:
         when,
         case_id=uuid.uuid4(),
         number=f"430100{when:%Y%m%d}{n:06d}",
-        applicant=applicant,
+        applicant=ZHANG,
         item_code=item,
         catalogue_version="1",
         materials={"M01": UploadedFile("a" * 64)},

@@ -6,9 +6,11 @@ deadlines below only come out right with the real calendar.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,7 +18,7 @@ import pytest
 from eventsourcing.persistence import Mapper
 
 from backend.calendar_data import base_calendar
-from backend.catalogue import load_catalogue
+from backend.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from backend.consumers import ensure_installed, rebuild
 from backend.consumers.batch import process_batch
 from backend.consumers.generations import active_generation
@@ -27,20 +29,21 @@ from domain.case import (
     Actor,
     Agent,
     Applicant,
-    ApplicantKind,
     Assignment,
     Case,
     Channel,
-    IdType,
+    Enterprise,
     MaterialIssue,
     NextAction,
+    Person,
     ResultCode,
     Role,
     SuspensionKind,
     UploadedFile,
 )
 from domain.case.checks import BEIJING
-from projections.case_progress import CaseProgressProjection, CaseQueries
+from domain.personal import Address, CreditCode, IdNumber, PersonName, Phone
+from projections.case_progress import CaseProgressProjection, CaseQueries, plain
 from projections.case_secrets import applicant_key, hash_query_password
 from projections.catalogue import CatalogueProjection
 from projections.work_queue import WorkQueueProjection
@@ -52,38 +55,30 @@ FOOD = "11430100006182474N010100300000"  # 食品经营许可, SCJGJ, 3 working 
 COMPANY = "11430100006182474N010100100000"  # 企业设立登记, SCJGJ, 1 working day
 SOCIETY = "11430100006181738Q011000200000"  # 社会团体成立登记, MZJ, 20 working days
 
-ZHANG = Applicant(
-    kind=ApplicantKind.PERSON,
-    name="张三",
-    id_type=IdType.RESIDENT_ID,
-    id_number="430102199001011234",
-    phone="13812341234",
-    address="湖南省长沙市岳麓区麓山南路1号",
+ZHANG = Person(
+    name=PersonName("张三"),
+    identity=IdNumber("430102199003071234"),
+    phone=Phone("13812341234"),
+    address=Address.parse("湖南省长沙市岳麓区麓山南路1号"),
 )
-LI = Applicant(
-    kind=ApplicantKind.PERSON,
-    name="李四",
-    id_type=IdType.RESIDENT_ID,
-    id_number="430103198502025678",
-    phone="13998765432",
-    address="湖南省长沙市天心区人民路2号",
+LI = Person(
+    name=PersonName("李四"),
+    identity=IdNumber("430103198502025672"),
+    phone=Phone("13998765432"),
+    address=Address.parse("湖南省长沙市天心区人民路2号"),
 )
-STAR = Applicant(
-    kind=ApplicantKind.ENTERPRISE,
+STAR = Enterprise(
     name="长沙星城科技有限公司",
-    id_type=IdType.USCC,
-    id_number="91430100MA4L0000X1",
-    phone="0731-88880000",
-    address="湖南省长沙市天心区",
+    identity=CreditCode("91430100MA4L0000X9"),
+    phone=Phone("0731-88880000"),
+    address=Address.parse("湖南省长沙市天心区"),
 )
 STAR_AGENT = Agent(
-    name="王五", id_type=IdType.RESIDENT_ID, id_number="430104197707079999", phone="13700001111"
+    name=PersonName("王五"), identity=IdNumber("430104197707079991"), phone=Phone("13700001111")
 )
 PLAINTEXT = [
-    *(a.id_number for a in (ZHANG, LI, STAR)),
-    *(a.phone for a in (ZHANG, LI, STAR)),
-    STAR_AGENT.id_number,
-    STAR_AGENT.phone,
+    *(plain(p.identity) for p in (ZHANG, LI, STAR_AGENT)),
+    *(plain(p.phone) for p in (ZHANG, LI, STAR, STAR_AGENT)),
     "张三",
     "李四",
     "王五",
@@ -250,15 +245,15 @@ async def test_timeline_status_and_deadline_across_national_day(world: World, po
         "一次性告知补正材料",
         "补正材料（第1次）",
         "已受理",
-        "转WJW办理",
-        "承办签收",
-        "承办通过",
+        "转长沙市卫生健康委员会办理",
+        "长沙市卫生健康委员会：承办签收",
+        "长沙市卫生健康委员会：承办通过",
         "挂起：现场勘查",
         "恢复办理",
-        "审核签收",
-        "审核通过",
-        "批准签收",
-        "批准通过",
+        "长沙市卫生健康委员会：审核签收",
+        "长沙市卫生健康委员会：审核通过",
+        "长沙市卫生健康委员会：批准签收",
+        "长沙市卫生健康委员会：批准通过",
         "办结：出证办结",
         "电子证照已发放",
         "现场办理一次",
@@ -318,11 +313,14 @@ async def test_my_cases_and_dossier(world: World, pool: asyncpg.Pool) -> None:
     mine = await q.my_cases("citizen-zhang")
     assert [c.number for c in mine] == [world.numbers["E"], world.numbers["A"]]  # newest first
     assert await q.my_cases("citizen-nobody") == []
-    dossier = await q.dossier(applicant_key("resident_id", ZHANG.id_number))
+    dossier = await q.dossier(applicant_key("resident_id", ZHANG.identity.number))
     assert [c.number for c in dossier] == [world.numbers["E"], world.numbers["A"]]
-    company = await q.dossier(applicant_key("uscc", STAR.id_number))
+    company = await q.dossier(applicant_key("uscc", STAR.identity.code))
     assert [(c.number, c.applicant_name) for c in company] == [(world.numbers["C"], "长沙星城科技有限公司")]
-    assert [c.number for c in await q.my_cases("agent-wang")] == [world.numbers["C"]]
+    # C's last step is a claim, which the applicant does not see: the routing stays current.
+    assert [(c.number, c.current_step) for c in await q.my_cases("agent-wang")] == [
+        (world.numbers["C"], "转长沙市市场监督管理局办理")
+    ]
 
 
 async def test_anonymous_progress_needs_the_right_password(world: World, pool: asyncpg.Pool) -> None:
@@ -330,12 +328,40 @@ async def test_anonymous_progress_needs_the_right_password(world: World, pool: a
     found = await q.anonymous_progress("SL-B", PASSWORDS["B"])
     assert found is not None
     assert (found.number, found.status_label) == (world.numbers["B"], "办理中")
-    assert [s.label for s in found.timeline] == ["提交申请", "已受理", "转SCJGJ办理"]
-    assert "李" not in repr(found) and LI.id_number[-4:] not in repr(found)  # nothing about the applicant
+    assert [s.label for s in found.timeline] == ["提交申请", "已受理", "转长沙市市场监督管理局办理"]
+    assert found.current_step == "转长沙市市场监督管理局办理"
+    # Nothing about the applicant.
+    assert "李" not in repr(found) and LI.identity.number[-4:] not in repr(found)
     assert not any("applicant" in field or "actor" in field for field in found.__struct_fields__)
     assert await q.anonymous_progress("SL-B", PASSWORDS["C"]) is None
     assert await q.anonymous_progress("SL-B", "") is None
     assert await q.anonymous_progress("SL-NOPE", PASSWORDS["B"]) is None
+
+
+async def test_a_department_renamed_in_the_catalogue_reads_by_its_new_name(
+    world: World,
+    store: AggregateStore,
+    pool: asyncpg.Pool,
+    recorder: EventRecorder,
+    mapper: Mapper[uuid.UUID],
+    tmp_path: Path,
+) -> None:
+    timeline = "SELECT row_to_json(t)::text FROM case_timeline t ORDER BY case_id, version"
+    stored = [r[0] for r in await pool.fetch(timeline)]
+    raw = json.loads(DEFAULT_CATALOGUE.read_text(encoding="utf-8"))
+    for department in raw["departments"]:
+        if department["code"] == "SCJGJ":
+            department["name"] = "长沙市市场监督管理局（知识产权局）"
+    renamed = tmp_path / "catalogue.json"
+    renamed.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    assert (await load_catalogue(store, renamed)).revised  # every entry of SCJGJ, as events
+    await catch_up(pool, recorder, mapper, CatalogueProjection())
+
+    found = await queries(pool).progress(world.numbers["B"])
+    assert found is not None
+    assert found.timeline[-1].label == found.case.current_step == "转长沙市市场监督管理局（知识产权局）办理"
+    # Only the catalogue moved: the case rows still mark the department by its code.
+    assert [r[0] for r in await pool.fetch(timeline)] == stored
 
 
 async def test_next_steps_while_materials_are_owed(

@@ -29,20 +29,20 @@ from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
 from domain.case import (
     Agent,
-    Applicant,
-    ApplicantKind,
     Case,
     CaseStatus,
-    IdType,
+    Enterprise,
     IllegalTransitionError,
     InvalidCommandError,
     MaterialsMissingError,
     NotAuthorisedActorError,
+    Person,
     ResultCode,
     Role,
     UploadedFile,
 )
 from domain.case.checks import BEIJING
+from domain.personal import Address, CreditCode, IdNumber, PersonName, Phone
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 
 pytestmark = pytest.mark.integration
@@ -54,23 +54,19 @@ NOW = datetime(2026, 9, 29, 10, tzinfo=BEIJING)  # a Tuesday
 FILES = {f"{n:064x}" for n in range(1, 10)}
 SHA = sorted(FILES)
 
-ZHANG = Applicant(
-    kind=ApplicantKind.PERSON,
-    name="张三",
-    id_type=IdType.RESIDENT_ID,
-    id_number="430102199001011234",
-    phone="13812341234",
-    address="湖南省长沙市岳麓区麓山南路1号",
+ZHANG = Person(
+    name=PersonName("张三"),
+    identity=IdNumber("430102199003071234"),
+    phone=Phone("13812341234"),
+    address=Address.parse("湖南省长沙市岳麓区麓山南路1号"),
 )
-STAR = Applicant(
-    kind=ApplicantKind.ENTERPRISE,
+STAR = Enterprise(
     name="长沙星城科技有限公司",
-    id_type=IdType.USCC,
-    id_number="91430100MA4L0000X1",
-    phone="0731-88880000",
-    address="湖南省长沙市天心区",
+    identity=CreditCode("91430100MA4L0000X9"),
+    phone=Phone("0731-88880000"),
+    address=Address.parse("湖南省长沙市天心区"),
 )
-WANG = Agent(name="王五", id_type=IdType.RESIDENT_ID, id_number="430104197707079999", phone="13700001111")
+WANG = Agent(name=PersonName("王五"), identity=IdNumber("430104197707079991"), phone=Phone("13700001111"))
 CITIZEN = Caller(subject="citizen-zhang", role=Role.CITIZEN, name="张三")
 OTHER_CITIZEN = Caller(subject="citizen-li", role=Role.CITIZEN, name="李四")
 AGENT = Caller(subject="agent-wang", role=Role.AGENT, name="王五")

@@ -10,15 +10,14 @@ from uuid import UUID
 from domain.case import (
     Actor,
     Agent,
-    Applicant,
-    ApplicantKind,
     Assignment,
     BundleChild,
     Case,
     Channel,
+    Enterprise,
     ExtensionKind,
-    IdType,
     MaterialIssue,
+    Person,
     ResultCode,
     ReturnTarget,
     Role,
@@ -27,6 +26,7 @@ from domain.case import (
     format_case_number,
 )
 from domain.case.checks import BEIJING
+from domain.personal import Address, CreditCode, IdNumber, PersonName, Phone
 
 T0 = datetime(2026, 5, 6, 9, 0, tzinfo=BEIJING)  # a Wednesday
 STEP = T0 + timedelta(hours=1)  # when the builders act
@@ -59,24 +59,20 @@ def sha(n: int) -> str:
 PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
 COMMITMENT = sha(999)
 
-PERSON = Applicant(
-    kind=ApplicantKind.PERSON,
-    name="张三",
-    id_type=IdType.RESIDENT_ID,
-    id_number="430102199001011234",
-    phone="13812341234",
-    address="长沙市岳麓区麓山南路1号",
+PERSON = Person(
+    name=PersonName("张三"),
+    identity=IdNumber("430102199003071234"),
+    phone=Phone("13812341234"),
+    address=Address.parse("长沙市岳麓区麓山南路1号"),
 )
-ENTERPRISE = Applicant(
-    kind=ApplicantKind.ENTERPRISE,
+ENTERPRISE = Enterprise(
     name="长沙星城科技有限公司",
-    id_type=IdType.USCC,
-    id_number="91430100MA4L000000",
-    phone="073188880000",
-    address="长沙市天心区",
+    identity=CreditCode("91430100MA4L00000F"),
+    phone=Phone("0731-88880000"),
+    address=Address.parse("长沙市天心区"),
 )
 ENTERPRISE_AGENT = Agent(
-    name="王五", id_type=IdType.RESIDENT_ID, id_number="430103198502021111", phone="13900001111"
+    name=PersonName("王五"), identity=IdNumber("430103198502021110"), phone=Phone("13900001111")
 )
 
 # 企业开办: 设立登记 + 印章刻制 + 发票申领 + 社保登记 + 银行预约开户.

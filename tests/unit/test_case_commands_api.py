@@ -13,14 +13,18 @@ from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry
 
 from domain.case import (
+    Agent,
     CaseStatus,
+    Enterprise,
     IllegalTransitionError,
     InvalidCommandError,
     MaterialsMissingError,
     NotAuthorisedActorError,
     NotEligibleError,
+    Person,
 )
 from domain.case import Role as CaseRole
+from domain.personal import Address, CreditCode, DocumentKind, IdDocument, IdNumber, PersonName, Phone
 from miniapp_api.app import create_app
 from miniapp_api.case_commands import CaseCommandService, case_command_handlers, register_case_problems
 from miniapp_api.config import ApiConfig
@@ -116,8 +120,81 @@ async def test_submit_passes_validated_values(client: AsyncTestClient[Litestar],
     }
     [(name, caller, kwargs)] = fake.calls
     assert name == "submit" and (caller.subject, caller.role) == ("citizen-zhang", CaseRole.CITIZEN)
-    assert kwargs["applicant"].phone == "13812341234"  # normalised by domain.personal
+    # Typed personal values, normalised by domain.personal, so the store seals them.
+    assert kwargs["applicant"] == Person(
+        name=PersonName("张三"),
+        identity=IdNumber("430102199001011238"),
+        phone=Phone("13812341234"),
+        address=Address("湖南省长沙市岳麓区", "麓山南路1号"),
+    )
+    assert kwargs["agent"] is None
     assert kwargs["materials"]["M01"].sha256 == SHA
+
+
+async def test_an_enterprise_and_its_agent_are_typed(
+    client: AsyncTestClient[Litestar], fake: FakeService
+) -> None:
+    body = {
+        **SUBMISSION,
+        "applicant": {
+            "kind": "enterprise",
+            "name": " 长沙星城科技有限公司 ",
+            "idType": "uscc",
+            "idNumber": "91430100ma4l0000x9",
+            "phone": "(0731) 8888 0000",
+            "address": "湖南省长沙市天心区",
+        },
+        "agent": {
+            "name": "John SMITH",
+            "idType": "passport",
+            "idNumber": "e 1234 5678",
+            "phone": "137 0000 1111",
+        },
+    }
+    response = await client.post("/api/v1/cases", json=body, headers=as_(Role.CITIZEN))
+    assert response.status_code == 201, response.text
+    [(_, _, kwargs)] = fake.calls
+    assert kwargs["applicant"] == Enterprise(
+        name="长沙星城科技有限公司",
+        identity=CreditCode("91430100MA4L0000X9"),
+        phone=Phone("0731-88880000"),
+        address=Address("湖南省长沙市天心区", ""),
+    )
+    assert kwargs["agent"] == Agent(
+        name=PersonName("John SMITH"),
+        identity=IdDocument(DocumentKind.PASSPORT, "E12345678"),
+        phone=Phone("13700001111"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("applicant", "agent", "fields"),
+    [
+        ({"idType": "uscc", "idNumber": "91430100MA4L0000X9"}, None, ["applicant.idNumber"]),
+        ({"kind": "enterprise"}, None, ["applicant.idNumber"]),  # a resident ID names no enterprise
+        ({"name": "张3", "phone": "12345"}, None, ["applicant.name", "applicant.phone"]),
+        (
+            {},
+            {"name": "王五", "idType": "uscc", "idNumber": "91430100MA4L0000X9", "phone": "1"},
+            ["agent.idNumber", "agent.phone"],  # an agent is a natural person
+        ),
+        ({"address": " "}, None, ["applicant.address"]),
+    ],
+)
+async def test_every_bad_personal_field_is_named(
+    client: AsyncTestClient[Litestar],
+    fake: FakeService,
+    applicant: dict[str, str],
+    agent: dict[str, str] | None,
+    fields: list[str],
+) -> None:
+    body: dict[str, Any] = {**SUBMISSION, "applicant": {**SUBMISSION["applicant"], **applicant}}
+    if agent is not None:
+        body["agent"] = agent
+    response = await client.post("/api/v1/cases", json=body, headers=as_(Role.CITIZEN))
+    assert response.status_code == 400, response.text
+    assert [e["field"] for e in response.json()["errors"]] == fields
+    assert fake.calls == []
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,10 @@ def test_invalid_credit_codes_are_refused(code: str, reason: str) -> None:
         (DocumentKind.HK_MACAO_PERMIT, "C12345678", False),
         (DocumentKind.TAIWAN_PERMIT, "12345678", True),
         (DocumentKind.TAIWAN_PERMIT, "1234567", False),
+        (DocumentKind.FOREIGN_PERMANENT_RESIDENT, "USA110062080120", True),  # until 2023
+        (DocumentKind.FOREIGN_PERMANENT_RESIDENT, "93384019900101123X", True),  # since 2023
+        (DocumentKind.FOREIGN_PERMANENT_RESIDENT, "US1110062080120", False),
+        (DocumentKind.FOREIGN_PERMANENT_RESIDENT, "830840199001011234", False),
     ],
 )
 def test_other_documents_have_their_own_forms(kind: DocumentKind, number: str, ok: bool) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from litestar import Litestar, Router
 
@@ -60,6 +62,26 @@ def build_runtime(
     return runtime
 
 
+def build_case_service(
+    settings: Settings,
+    runtime: Runtime,
+    materials: MaterialStore,
+    calendars: CalendarService,
+    clock: Callable[[], datetime],
+) -> CaseService:
+    """The case service over a runtime that may not have started yet (its store and pool come later)."""
+    return CaseService(
+        lambda: runtime.aggregates,
+        lambda: runtime.pool,
+        CatalogueQueries(lambda: runtime.pool),
+        region=settings.cases.region,
+        clock=clock,
+        materials_exist=materials.exists,
+        calendar=calendars.provider,
+        number_pattern=settings.cases.number_pattern,
+    )
+
+
 def problem_map() -> ProblemMap:
     """Every error of the backend's own that a caller can cause, with its status and stable type."""
     problems = ProblemMap()
@@ -80,16 +102,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
     catalogue = CatalogueQueries(lambda: runtime.pool)
     cases = CaseQueries(lambda: runtime.pool, calendars.provider, utc_now)
     work_queue = WorkQueueQueries(lambda: runtime.pool, calendars.provider, utc_now)
-    case_service = CaseService(
-        lambda: runtime.aggregates,
-        lambda: runtime.pool,
-        catalogue,
-        region=settings.cases.region,
-        clock=utc_now,
-        materials_exist=materials.exists,
-        calendar=calendars.provider,
-        number_pattern=settings.cases.number_pattern,
-    )
+    case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,17 +117,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     url = _database_url(settings)
     asyncio.run(_apply_migrations(url, settings.database.schema))
+    host = args.host or settings.http.host
+    port = settings.http.port if args.port is None else args.port
     if args.demo:
         if not settings.is_dev:
             print("citypass: --demo is only for CITYPASS_ENV=dev", file=sys.stderr)
             return 2
         from backend.demo import seed
 
-        asyncio.run(seed(settings, url))
+        # The seed's log shows where to point curl: this server's address.
+        asyncio.run(seed(replace(settings, http=replace(settings.http, host=host, port=port)), url))
     if args.no_consumers:
         os.environ["CITYPASS_CONSUMERS"] = "0"
-    host = args.host or settings.http.host
-    port = settings.http.port if args.port is None else args.port
     log.info("serving on http://%s:%d (database %s)", host, port, settings.database.schema)
     Granian(
         target="backend.asgi:create",

@@ -16,7 +16,7 @@ from litestar import get
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
+from litestar.params import FromPath, PathParameter, QueryParameter
 
 from domain.case import NextStep
 from miniapp_api.auth import EXCLUDE_FROM_AUTH, CurrentPrincipal, require_roles
@@ -24,7 +24,7 @@ from miniapp_api.principal import Principal, Role
 from miniapp_api.schemas import ApiStruct
 from projections.case_deadlines import DeadlineView
 from projections.case_progress import AnonymousProgress, CaseProgress, CaseSummary
-from projections.work_queue import QueuePage, TaskQueueState
+from projections.work_queue import QueuePage, QueueScope, TaskQueueState
 
 
 class CaseReader(Protocol):
@@ -46,6 +46,7 @@ class QueueReader(Protocol):
         self,
         department: str,
         *,
+        scope: QueueScope = "open",
         state: TaskQueueState | None = None,
         light: Literal["green", "yellow", "red"] | None = None,
         item: str | None = None,
@@ -133,8 +134,16 @@ class QueueItemOut(ApiStruct):
     state: str
     claimed_by: str | None
     routed_at: datetime
+    finished_at: datetime | None  # null while open work
     case_status: str
-    deadline: DeadlineOut | None
+    deadline: DeadlineOut | None  # a finished task has no light
+
+
+class LightCountsOut(ApiStruct):
+    red: int
+    yellow: int
+    green: int
+    none: int  # open tasks with no time limit known
 
 
 class QueuePageOut(ApiStruct):
@@ -142,6 +151,7 @@ class QueuePageOut(ApiStruct):
     total: int
     page: int
     size: int
+    counts: LightCountsOut  # the open queue by light, under the state and item filters
 
 
 Page = Annotated[int, QueryParameter(ge=1, le=10_000)]
@@ -230,28 +240,46 @@ def case_query_handlers(cases: CaseReader, queue: QueueReader) -> list[HTTPRoute
         guards=[require_roles(Role.OFFICER)],
         cache_control=_PRIVATE,
         tags=_TAGS,
-        summary="Work queue",
+        summary="Work queue of the officer's department: open tasks by light, or the finished history",
+        description=(
+            "By default only open work: tasks not yet decided (批准 signed or rejected) on cases not "
+            "closed, red first, then yellow, then by due date. `scope=finished` lists the history "
+            "newest first, `scope=all` the open work then the history. Filters: `state`, `item` "
+            "(an item code), `light` (open work only: with `scope=finished` it matches nothing); "
+            "`page` and `size` page the result. `counts` gives the open queue per light under the "
+            "`state` and `item` filters, whatever the scope, light and page."
+        ),
     )
     async def work_queue(
         principal: CurrentPrincipal,
-        # `state` is a name litestar reserves for the app state, so the parameter is aliased.
-        task_state: Annotated[TaskQueueState | None, QueryParameter(name="state")] = None,
-        light: FromQuery[Literal["green", "yellow", "red"] | None] = None,
-        item: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        # `scope` and `state` are names litestar reserves (the ASGI scope, the app state), so the
+        # parameters are aliased.
+        queue_scope: Annotated[
+            QueueScope,
+            QueryParameter(name="scope", description="open (default), finished (newest first) or all"),
+        ] = "open",
+        task_state: Annotated[
+            TaskQueueState | None, QueryParameter(name="state", description="the task's state")
+        ] = None,
+        light: Annotated[
+            Literal["green", "yellow", "red"] | None, QueryParameter(description="open tasks of this light")
+        ] = None,
+        item: Annotated[str | None, QueryParameter(max_length=64, description="an item code")] = None,
         page: Page = 1,
         size: Size = 20,
     ) -> QueuePageOut:
         if principal.department is None:
             raise PermissionDeniedException("an officer's token must name their department")
         found = await queue.queue(
-            principal.department, state=task_state, light=light, item=item, page=page, size=size
+            principal.department,
+            scope=queue_scope,
+            state=task_state,
+            light=light,
+            item=item,
+            page=page,
+            size=size,
         )
-        return QueuePageOut(
-            items=[_convert(i, QueueItemOut) for i in found.items],
-            total=found.total,
-            page=found.page,
-            size=found.size,
-        )
+        return _convert(found, QueuePageOut)
 
     @get(
         "/staff/dossiers/{applicant_key:str}",

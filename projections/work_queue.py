@@ -2,12 +2,16 @@
 
 A second consumer of the case events, independent of case_progress: it keeps its
 own copy of each case's deadline facts (work_queue_cases), so either can be rebuilt
-alone. Sorting by light needs the deadline, which depends on today and the calendar,
-so the filtering by light, the ordering and the paging happen after computing.
+alone. A task is open work until its department decides it (批准 signed, or
+rejected) or its case closes (办结, 撤回, 作废 …); then `finished_at` records when,
+and it moves to the history. Sorting by light needs the deadline, which depends on
+today and the calendar, so the open queue is filtered by light, ordered and paged
+after computing; the history is filtered, ordered and paged by the database.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
@@ -17,6 +21,7 @@ import asyncpg
 import msgspec
 
 from domain.case import Case, CaseStatus, ReturnTarget, TaskStep
+from domain.case.status import OPEN
 from domain.case.tasks import next_step, previous_step
 from projections.case_deadlines import (
     LIGHT_RANK,
@@ -32,6 +37,8 @@ from projections.case_facts import CASE_TOPICS, CaseFacts, decode_facts, encode_
 from projections.catalogue import PoolSource
 
 TaskQueueState = Literal["routed", "claimed", "approved", "rejected", "returned"]
+# open: work still to do; finished: the history, newest first; all: the open work, then the history.
+QueueScope = Literal["open", "finished", "all"]
 
 
 class WorkQueueProjection:
@@ -53,18 +60,27 @@ class WorkQueueProjection:
                 facts        jsonb NOT NULL
             );
             CREATE TABLE IF NOT EXISTS work_queue{suffix} (
-                case_id    uuid NOT NULL,
-                department text NOT NULL,
-                number     text NOT NULL,
-                item_code  text NOT NULL,
-                step       text NOT NULL,         -- undertake (承办), review (审核), approve (批准)
-                state      text NOT NULL,
-                claimed_by text,
-                routed_at  timestamptz NOT NULL,
+                case_id     uuid NOT NULL,
+                department  text NOT NULL,
+                number      text NOT NULL,
+                item_code   text NOT NULL,
+                step        text NOT NULL,         -- undertake (承办), review (审核), approve (批准)
+                state       text NOT NULL,
+                claimed_by  text,
+                routed_at   timestamptz NOT NULL,
+                finished_at timestamptz,           -- NULL while open work; else decided or case closed
                 PRIMARY KEY (case_id, department)
             );
-            CREATE INDEX IF NOT EXISTS work_queue_department{suffix}
-                ON work_queue{suffix} (department, state);
+            -- The open queue: only the tasks in hand, however long the history grows.
+            CREATE INDEX IF NOT EXISTS work_queue_open{suffix}
+                ON work_queue{suffix} (department, item_code) WHERE finished_at IS NULL;
+            -- The history, newest first, for paging without sorting.
+            CREATE INDEX IF NOT EXISTS work_queue_history{suffix}
+                ON work_queue{suffix} (department, finished_at DESC, number DESC)
+                WHERE finished_at IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS work_queue_history_item{suffix}
+                ON work_queue{suffix} (department, item_code, finished_at DESC, number DESC)
+                WHERE finished_at IS NOT NULL;
             """
         )
 
@@ -86,8 +102,18 @@ class WorkQueueProjection:
                     f"SELECT facts FROM work_queue_cases{suffix} WHERE case_id = $1", case_id
                 )
                 facts[case_id] = decode_facts(raw)
-            fold(facts[case_id], event)
+            case = facts[case_id]
+            was_open = case.status in OPEN
+            fold(case, event)
             await _task_change(conn, suffix, case_id, event)
+            if was_open and case.status not in OPEN:
+                # The case closed: what its departments had not decided is no longer work to do.
+                await conn.execute(
+                    f"UPDATE work_queue{suffix} SET finished_at = $2 "
+                    "WHERE case_id = $1 AND finished_at IS NULL",
+                    case_id,
+                    event.timestamp,
+                )
         await conn.executemany(
             f"UPDATE work_queue_cases{suffix} SET facts = $2::jsonb WHERE case_id = $1",
             [(cid, encode_facts(f).decode()) for cid, f in facts.items()],
@@ -103,35 +129,37 @@ async def _task_change(conn: asyncpg.Connection, suffix: str, case_id: UUID, eve
                 f"INSERT INTO {table} (case_id, department, number, item_code, step, state, routed_at) "
                 f"SELECT $1, $2, number, item_code, $3, 'routed', $4 FROM work_queue_cases{suffix} "
                 "WHERE case_id = $1 ON CONFLICT (case_id, department) DO UPDATE SET step = EXCLUDED.step, "
-                "state = 'routed', claimed_by = NULL, routed_at = EXCLUDED.routed_at",
+                "state = 'routed', claimed_by = NULL, routed_at = EXCLUDED.routed_at, finished_at = NULL",
                 case_id,
                 a.department,
                 TaskStep.UNDERTAKE.value,
                 event.timestamp,
             )
         return
-    change: tuple[TaskStep, str, str | None] | None = None
+    # (step, state, claimed by, finished at): approved after 批准, or rejected, the task is finished.
+    change: tuple[TaskStep, str, str | None, datetime | None] | None = None
     match event:
         case Case.TaskClaimed(step=step):
-            change = (step, "claimed", event.actor.id)
+            change = (step, "claimed", event.actor.id, None)
         case Case.TaskStepApproved(step=step):
-            change = (next_step(step) or step, "routed", None)
+            change = (next_step(step) or step, "routed", None, None)
         case Case.TaskApproved(step=step):
-            change = (step, "approved", None)
+            change = (step, "approved", None, event.timestamp)
         case Case.TaskRejected(step=step):
-            change = (step, "rejected", None)
+            change = (step, "rejected", None, event.timestamp)
         case Case.TaskReturned(step=step, to=to):
             back = previous_step(step) if to is ReturnTarget.PREVIOUS_STEP else None
-            change = (back, "routed", None) if back is not None else (step, "returned", None)
+            change = (back, "routed", None, None) if back is not None else (step, "returned", None, None)
     if change is not None:
         await conn.execute(
-            f"UPDATE {table} SET step = $3, state = $4, claimed_by = $5 "
+            f"UPDATE {table} SET step = $3, state = $4, claimed_by = $5, finished_at = $6 "
             "WHERE case_id = $1 AND department = $2",
             case_id,
             event.department,
             change[0].value,
             change[1],
             change[2],
+            change[3],
         )
 
 
@@ -148,8 +176,18 @@ class QueueItem(msgspec.Struct, frozen=True, kw_only=True):
     state: TaskQueueState
     claimed_by: str | None
     routed_at: datetime
+    finished_at: datetime | None  # None while open work
     case_status: CaseStatus
-    deadline: DeadlineView | None
+    deadline: DeadlineView | None  # a finished task shows the deadline, but no light
+
+
+class LightCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many open tasks show each light; `none` are those without one (no time limit known)."""
+
+    red: int
+    yellow: int
+    green: int
+    none: int
 
 
 class QueuePage(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +195,16 @@ class QueuePage(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     page: int
     size: int
+    counts: LightCounts  # over the open queue, whatever the scope, light and page asked for
+
+
+_SELECT = (
+    "SELECT q.*, c.facts, c.limit_amount, c.limit_unit, "
+    "coalesce(ci.spec -> 'promised_limit', cb.spec -> 'target') AS catalogue_limit "
+    "FROM work_queue q JOIN work_queue_cases c USING (case_id) "
+    "LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
+    "LEFT JOIN catalogue_bundles cb ON cb.code = c.item_code "
+)
 
 
 class WorkQueueQueries:
@@ -171,38 +219,84 @@ class WorkQueueQueries:
         self,
         department: str,
         *,
+        scope: QueueScope = "open",
         state: TaskQueueState | None = None,
         light: Light | None = None,
         item: str | None = None,
         page: int = 1,
         size: int = 20,
     ) -> QueuePage:
-        """A department's tasks: red first, then yellow, then by due date (then case number)."""
-        rows = await self.pool.fetch(
-            "SELECT q.*, c.facts, c.limit_amount, c.limit_unit, "
-            "coalesce(ci.spec -> 'promised_limit', cb.spec -> 'target') AS catalogue_limit "
-            "FROM work_queue q JOIN work_queue_cases c USING (case_id) "
-            "LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
-            "LEFT JOIN catalogue_bundles cb ON cb.code = c.item_code "
-            "WHERE q.department = $1 AND ($2::text IS NULL OR q.state = $2) "
-            "AND ($3::text IS NULL OR q.item_code = $3)",
-            department,
-            state,
-            item,
-        )
+        """A department's tasks: open work red first, then yellow, then by due date; history newest first."""
+        where, start = _Filter(department, state, item), (page - 1) * size
         calendar, today = self._calendar(), today_in_beijing(self._clock)
-        items = [_item(r, calendar, today) for r in rows]
-        if light is not None:
-            items = [i for i in items if i.deadline is not None and i.deadline.light == light]
-        items.sort(key=_order)
-        start = (page - 1) * size
-        return QueuePage(items=items[start : start + size], total=len(items), page=page, size=size)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            # Lights need today and the working-day calendar, so they are computed here, in
+            # Python, over the department's open tasks only: as many as its officers have in
+            # hand, never the history. The counts come from the same rows.
+            in_hand = sorted((_item(r, calendar, today) for r in await _open(conn, where)), key=_order)
+            # The open work comes first ("open", "all"), then the history ("finished", "all").
+            ahead = [] if scope == "finished" else in_hand
+            if light is not None:
+                ahead = [i for i in ahead if i.deadline is not None and i.deadline.light == light]
+            head, done = ahead[start : start + size], 0
+            rest: list[QueueItem] = []
+            if scope != "open" and light is None:  # history has no lights: a light filter leaves it out
+                rows, done = await _history(conn, where, max(0, start - len(ahead)), size - len(head))
+                rest = [_item(r, calendar, today) for r in rows]
+        return QueuePage(
+            items=head + rest, total=len(ahead) + done, page=page, size=size, counts=_counts(in_hand)
+        )
+
+
+async def _open(conn: asyncpg.Connection, where: _Filter) -> list[asyncpg.Record]:
+    condition, args = where.sql(finished=False)
+    rows: list[asyncpg.Record] = await conn.fetch(f"{_SELECT} WHERE {condition}", *args)
+    return rows
+
+
+async def _history(
+    conn: asyncpg.Connection, where: _Filter, offset: int, limit: int
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of finished tasks, newest first, and how many there are; paged by the database."""
+    condition, args = where.sql(finished=True)
+    total: int = await conn.fetchval(f"SELECT count(*) FROM work_queue q WHERE {condition}", *args)
+    if limit <= 0 or offset >= total:
+        return [], total
+    n = len(args)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"{_SELECT} WHERE {condition} ORDER BY q.finished_at DESC, q.number DESC "
+        f"LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    return rows, total
+
+
+class _Filter(msgspec.Struct, frozen=True):
+    department: str
+    state: TaskQueueState | None
+    item: str | None
+
+    def sql(self, *, finished: bool) -> tuple[str, list[Any]]:
+        """The WHERE clause with only the filters given, so the planner can use the partial indexes."""
+        conditions = ["q.department = $1", f"q.finished_at IS {'NOT ' if finished else ''}NULL"]
+        args: list[Any] = [self.department]
+        for column, value in (("state", self.state), ("item_code", self.item)):
+            if value is not None:
+                args.append(value)
+                conditions.append(f"q.{column} = ${len(args)}")
+        return " AND ".join(conditions), args
 
 
 def _item(row: asyncpg.Record, calendar: Any, today: date) -> QueueItem:
     facts = decode_facts(row["facts"])
     limit = limit_from(row["limit_amount"], row["limit_unit"], row["catalogue_limit"])
     step = TaskStep(row["step"])
+    deadline = compute(facts, limit, calendar, today)
+    if deadline is not None and row["finished_at"] is not None:
+        # The department's part is done: the case's clock is no longer its light to watch.
+        deadline = msgspec.structs.replace(deadline, light=None, working_days_left=None)
     return QueueItem(
         case_id=row["case_id"],
         number=row["number"],
@@ -213,9 +307,15 @@ def _item(row: asyncpg.Record, calendar: Any, today: date) -> QueueItem:
         state=row["state"],
         claimed_by=row["claimed_by"],
         routed_at=row["routed_at"],
+        finished_at=row["finished_at"],
         case_status=facts.status,
-        deadline=compute(facts, limit, calendar, today),
+        deadline=deadline,
     )
+
+
+def _counts(items: list[QueueItem]) -> LightCounts:
+    lights = Counter(i.deadline.light if i.deadline else None for i in items)
+    return LightCounts(red=lights["red"], yellow=lights["yellow"], green=lights["green"], none=lights[None])
 
 
 def _order(item: QueueItem) -> tuple[int, date, str]:

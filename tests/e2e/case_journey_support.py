@@ -181,11 +181,13 @@ def wait_for_staff_line(client: httpx.Client, staff: Headers, case_id: str, labe
     )
 
 
-def queue_item(client: httpx.Client, officer: Headers, case_id: str, **expected: Any) -> dict[str, Any]:
-    """The case's task in the officer's work queue, once it shows the `expected` fields."""
+def queue_item(
+    client: httpx.Client, officer: Headers, case_id: str, scope: str = "open", **expected: Any
+) -> dict[str, Any]:
+    """The case's task in the officer's work queue (`scope`: open work by default), showing `expected`."""
 
     def matching() -> dict[str, Any] | None:
-        items = ok(client.get("/api/v1/staff/queue", headers=officer))["items"]
+        items = ok(client.get("/api/v1/staff/queue", params={"scope": scope}, headers=officer))["items"]
         mine = [i for i in items if i["caseId"] == case_id]
         return mine[0] if mine and all(mine[0][k] == v for k, v in expected.items()) else None
 

@@ -183,8 +183,13 @@ def work_through_every_department(client: httpx.Client, cast: Cast, view: Applic
             approved = staff_act(client, officer, case_id, f"tasks/{department}/approve", {"opinion": "同意"})
             signed = f"{NAMES[department]}：{step}通过"
             view.after(approved, signed, status="in_handling", next_steps=OWES_M04)
+    # 批准 signed: each task leaves its department's open queue for the history.
     for department in DEPARTMENTS:
-        queue_item(client, cast.officers[department, "批准"], case_id, step="approve", state="approved")
+        officer = cast.officers[department, "批准"]
+        task = queue_item(client, officer, case_id, "finished", step="approve", state="approved")
+        assert task["finishedAt"] is not None and task["deadline"]["light"] is None
+        open_work = ok(client.get("/api/v1/staff/queue", headers=officer))
+        assert case_id not in [i["caseId"] for i in open_work["items"]]
 
 
 def test_anonymous_lookup_by_receipt_and_password_shows_no_personal_data(client: httpx.Client) -> None:

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 from litestar import Litestar, Router
 from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry
 
-from domain.case import CaseStatus, NextAction, NextStep
+from domain.case import CaseStatus, NextAction, NextStep, TaskStep
 from miniapp_api.app import create_app
 from miniapp_api.case_queries import CaseReader, QueueReader, case_query_handlers
 from miniapp_api.config import ApiConfig
@@ -22,7 +23,7 @@ from miniapp_api.tokens import issue_token
 from projections.case_deadlines import DeadlineView
 from projections.case_progress import AnonymousProgress, CaseProgress, CaseSummary, PublicStep, TimelineEntry
 from projections.case_secrets import hash_query_password, verify_query_password
-from projections.work_queue import QueuePage
+from projections.work_queue import LightCounts, QueueItem, QueuePage
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +87,20 @@ PROGRESS = CaseProgress(
     ),
     next_steps=(NextStep(action=NextAction.RATE),),
 )
+FINISHED_TASK = QueueItem(
+    case_id=CASE_ID,
+    number=NUMBER,
+    item_code="FOOD",
+    department="SCJGJ",
+    step=TaskStep.APPROVE,
+    step_label="批准",
+    state="approved",
+    claimed_by=None,
+    routed_at=AT,
+    finished_at=datetime(2026, 10, 9, 2, 0, tzinfo=UTC),
+    case_status=CaseStatus.CONCLUDED,
+    deadline=msgspec.structs.replace(DEADLINE, light=None, working_days_left=None),
+)
 
 
 class FakeCases:
@@ -123,7 +138,14 @@ class FakeQueue:
 
     async def queue(self, department: str, **filters: Any) -> QueuePage:
         self.calls.append({"department": department, **filters})
-        return QueuePage(items=[], total=0, page=filters["page"], size=filters["size"])
+        items = [FINISHED_TASK] if filters["scope"] == "finished" else []
+        return QueuePage(
+            items=items,
+            total=len(items),
+            page=filters["page"],
+            size=filters["size"],
+            counts=LightCounts(red=2, yellow=1, green=0, none=3),
+        )
 
 
 async def healthy() -> HealthReport:
@@ -216,14 +238,53 @@ async def test_queue_is_the_officers_own_department(
     )
     assert response.status_code == 200, response.text
     assert fakes[1].calls == [
-        {"department": "SCJGJ", "state": "claimed", "light": "red", "item": None, "page": 2, "size": 5}
+        {
+            "department": "SCJGJ",
+            "scope": "open",  # by default only open work
+            "state": "claimed",
+            "light": "red",
+            "item": None,
+            "page": 2,
+            "size": 5,
+        }
     ]
+    assert response.json() == {
+        "items": [],
+        "total": 0,
+        "page": 2,
+        "size": 5,
+        "counts": {"red": 2, "yellow": 1, "green": 0, "none": 3},
+    }
     assert (await client.get("/api/v1/staff/queue", headers=as_(Role.OFFICER, "o-3"))).status_code == 403
     assert (await client.get("/api/v1/staff/queue", headers=as_(Role.CLERK, "c"))).status_code == 403
-    bad = await client.get(
-        "/api/v1/staff/queue", params={"light": "blue"}, headers=as_(Role.OFFICER, "o", "SCJGJ")
+    for wrong in ({"light": "blue"}, {"scope": "closed"}, {"state": "waiting"}, {"size": 101}):
+        bad = await client.get("/api/v1/staff/queue", params=wrong, headers=as_(Role.OFFICER, "o", "SCJGJ"))
+        assert bad.status_code == 400, wrong
+
+
+async def test_queue_history_of_finished_tasks(
+    client: AsyncTestClient[Litestar], fakes: tuple[FakeCases, FakeQueue]
+) -> None:
+    response = await client.get(
+        "/api/v1/staff/queue",
+        params={"scope": "finished", "item": "FOOD"},
+        headers=as_(Role.OFFICER, "o-1", "SCJGJ"),
     )
-    assert bad.status_code == 400
+    assert response.status_code == 200, response.text
+    assert fakes[1].calls[-1] == {
+        "department": "SCJGJ",
+        "scope": "finished",
+        "state": None,
+        "light": None,
+        "item": "FOOD",
+        "page": 1,
+        "size": 20,
+    }
+    body = response.json()
+    (task,) = body["items"]
+    assert (task["state"], task["stepLabel"], task["caseStatus"]) == ("approved", "批准", "concluded")
+    assert (task["finishedAt"], task["deadline"]["light"]) == ("2026-10-09T02:00:00Z", None)
+    assert (body["total"], body["counts"]["none"]) == (1, 3)
 
 
 async def test_dossier_for_clerks_and_auditors(client: AsyncTestClient[Litestar]) -> None:

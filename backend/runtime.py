@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from backend.consumers.base import Consumer
-from backend.consumers.generations import ensure_installed
 from backend.consumers.rebuild import rebuild
 from backend.consumers.runner import ConsumerRunner
 from backend.consumers.status import LagMetrics, consumer_status
+from backend.consumers.upgrade import bring_up_to_date
 from backend.database import connect, create_pool
 from backend.migrations import migrate
 from backend.settings import Settings
@@ -72,11 +72,26 @@ class Runtime:
         self.aggregates = AggregateStore(
             self.recorder, self.mapper, snapshot_every=self.settings.store.snapshot_every
         )
-        for consumer in self.consumers.values():
-            await ensure_installed(self.pool, consumer)
+        await self._bring_read_models_up_to_date()
         if self.with_consumers:
             self._start_consumers()
         log.info("runtime started: schema %s, %d consumers", self.schema, len(self.consumers))
+
+    async def _bring_read_models_up_to_date(self) -> None:
+        """Install every consumer, and rebuild those whose served tables another release built.
+
+        Done before serving, in every process, consumers or not: this process's
+        queries expect the tables of its own code. A big store delays the start.
+        """
+        for consumer in self.consumers.values():
+            generation = await bring_up_to_date(
+                self.recorder,
+                consumer,
+                self.mapper.to_domain_event,
+                batch_size=self.settings.consumers.batch_size,
+            )
+            if generation is not None:
+                log.info("consumer %s rebuilt for this release: generation %d", consumer.name, generation)
 
     def _start_consumers(self) -> None:
         cfg = self.settings.consumers

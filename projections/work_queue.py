@@ -47,6 +47,7 @@ class WorkQueueProjection:
     name: str = "work_queue"
     topics: frozenset[str] | None = CASE_TOPICS
     tables: Sequence[str] = ("work_queue", "work_queue_cases")
+    schema_version: int = 2  # 2: work_queue.finished_at; a start on older tables rebuilds them
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(

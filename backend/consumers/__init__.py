@@ -6,6 +6,7 @@ from backend.consumers.generations import ensure_installed
 from backend.consumers.rebuild import RebuildInProgressError, rebuild
 from backend.consumers.runner import ConsumerRunner
 from backend.consumers.status import ConsumerStatus, LagMetrics, consumer_status
+from backend.consumers.upgrade import bring_up_to_date
 
 __all__ = [
     "BatchResult",
@@ -18,6 +19,7 @@ __all__ = [
     "LagMetrics",
     "RebuildInProgressError",
     "UndecodableEventError",
+    "bring_up_to_date",
     "consumer_status",
     "ensure_installed",
     "rebuild",

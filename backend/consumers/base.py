@@ -38,6 +38,10 @@ class Consumer(Protocol):
     backend/, so they satisfy it by shape. `handle` receives the table suffix of
     the generation it writes ("_g2"): during a blue/green rebuild the same consumer
     fills fresh tables while the live runner still writes the old ones.
+
+    Optionally `schema_version: int` (1 when absent): bump it whenever the tables'
+    shape or what handle() writes into them changes, and the next start rebuilds
+    the consumer before it serves (see schema_version() below).
     """
 
     name: str
@@ -60,6 +64,14 @@ def table_suffix(generation: int) -> str:
 def tracking_name(consumer_name: str, generation: int) -> str:
     """Each generation has its own position, so a rebuild never disturbs the live one."""
     return f"{consumer_name}#g{generation}"
+
+
+def schema_version(consumer: Consumer) -> int:
+    """The version of its tables' shape that the consumer's code declares; 1 when it declares none."""
+    version = getattr(consumer, "schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{consumer.name}: schema_version must be a positive int, not {version!r}")
+    return version
 
 
 def checked_tables(consumer: Consumer) -> list[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
-from backend.consumers.base import Consumer, checked_tables, table_suffix, tracking_name
+from backend.consumers.base import Consumer, checked_tables, schema_version, table_suffix, tracking_name
 from backend.consumers.leadership import advisory_key
 
 log = logging.getLogger(__name__)
@@ -21,36 +22,68 @@ async def ensure_installed(pool: asyncpg.Pool, consumer: Consumer) -> int:
 
 async def install(conn: asyncpg.Connection, consumer: Consumer) -> int:
     tables = checked_tables(consumer)
+    version = schema_version(consumer)
     async with conn.transaction():
         schema: str = await conn.fetchval("SELECT current_schema()")
         # Two processes starting together must not both create generation 1.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(schema, consumer.name, "install"))
-        row = await conn.fetchrow(
-            "SELECT generation, tables FROM consumer_generations WHERE consumer_name = $1",
-            consumer.name,
+        generation: int | None = await conn.fetchval(
+            "SELECT generation FROM consumer_generations WHERE consumer_name = $1", consumer.name
         )
-        if row is not None:
-            if sorted(row["tables"]) != sorted(tables):
-                # New code declares other tables than the served generation has: only a
-                # rebuild can create them, and readers keep seeing the old ones until then.
-                log.warning(
-                    "consumer %s serves tables %s but declares %s; rebuild it to switch",
-                    consumer.name,
-                    list(row["tables"]),
-                    tables,
-                )
-            return int(row["generation"])
+        if generation is not None:
+            # Served as it is, even if the code now declares another shape: see shape_change().
+            return generation
         suffix = table_suffix(1)
         await consumer.create_tables(conn, suffix)
         await point_views(conn, tables, suffix)
         await conn.execute(
-            "INSERT INTO consumer_generations (consumer_name, generation, tables) VALUES ($1, 1, $2)",
+            "INSERT INTO consumer_generations (consumer_name, generation, tables, schema_version) "
+            "VALUES ($1, 1, $2, $3)",
             consumer.name,
             tables,
+            version,
         )
         await reset_position(conn, tracking_name(consumer.name, 1))
-        log.info("installed consumer %s (generation 1, tables %s)", consumer.name, tables)
+        log.info(
+            "installed consumer %s (generation 1, schema version %d, tables %s)",
+            consumer.name,
+            version,
+            tables,
+        )
         return 1
+
+
+@dataclass(frozen=True, slots=True)
+class ServedGeneration:
+    """What the stable views of a consumer show now, as recorded when it was built."""
+
+    generation: int
+    schema_version: int
+    tables: tuple[str, ...]
+
+
+async def served_generation(conn: asyncpg.Connection, name: str, *, share: bool = False) -> ServedGeneration:
+    """The served generation and its shape; with share=True, held until commit so no swap happens."""
+    sql = "SELECT generation, schema_version, tables FROM consumer_generations WHERE consumer_name = $1"
+    row = await conn.fetchrow(sql + (" FOR SHARE" if share else ""), name)
+    if row is None:
+        raise LookupError(f"consumer {name!r} is not installed")
+    return ServedGeneration(row["generation"], row["schema_version"], tuple(row["tables"]))
+
+
+def shape_change(consumer: Consumer, served: ServedGeneration) -> str | None:
+    """How the served generation differs from what this code writes; None when it is the same.
+
+    Either way round: a newer version must be built, and so must an older one
+    after a rollback, because the code serving queries is what the tables must fit.
+    """
+    version, tables = schema_version(consumer), checked_tables(consumer)
+    changes = []
+    if served.schema_version != version:
+        changes.append(f"schema version {served.schema_version} -> {version}")
+    if sorted(served.tables) != sorted(tables):
+        changes.append(f"tables {list(served.tables)} -> {tables}")
+    return "; ".join(changes) or None
 
 
 async def active_generation(conn: asyncpg.Connection, name: str, *, share: bool = False) -> int:

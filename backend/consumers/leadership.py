@@ -26,6 +26,11 @@ async def try_lead(conn: asyncpg.Connection, schema: str, name: str) -> bool:
     return taken
 
 
+async def release_lead(conn: asyncpg.Connection, schema: str, name: str) -> None:
+    """Give up the consumer's leader lock while keeping the session."""
+    await conn.execute("SELECT pg_advisory_unlock($1)", advisory_key(schema, name))
+
+
 async def leader_pids(conn: asyncpg.Connection, schema: str, names: Iterable[str]) -> dict[str, int]:
     """For each consumer whose leader lock is held, the backend pid holding it."""
     rows = await conn.fetch(

@@ -10,8 +10,8 @@ import asyncpg
 
 from backend.consumers.base import Consumer, Decode
 from backend.consumers.batch import BatchResult, process_batch
-from backend.consumers.generations import active_generation, install
-from backend.consumers.leadership import try_lead
+from backend.consumers.generations import install, served_generation, shape_change
+from backend.consumers.leadership import release_lead, try_lead
 from backend.database import connect
 from backend.store.reader import EventReader
 
@@ -52,6 +52,7 @@ class ConsumerRunner:
         self.position: int | None = None
         self.backend_pid: int | None = None
         self._installed = False
+        self._mismatch: str | None = None  # why this runner stepped aside, logged once
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -87,6 +88,9 @@ class ConsumerRunner:
                         continue
                     self._wake.clear()  # before reading, so an append during the batch wakes us again
                     result = await self._step()
+                    if result is None:  # stepped aside: the served tables are not this code's shape
+                        await self._pause(self.retry_seconds)
+                        continue
                     backoff = self.min_backoff
                     if result.caught_up:
                         await self._idle()
@@ -132,19 +136,52 @@ class ConsumerRunner:
         log.info("consumer %s: this process leads (backend %s)", self.name, self.backend_pid)
         return True
 
-    async def _step(self) -> BatchResult:
+    async def _step(self) -> BatchResult | None:
+        """One batch into the served generation; None if that is not this code's shape (then step aside)."""
         assert self._conn is not None
         async with self._conn.transaction():
             # FOR SHARE: a swap to a new generation waits for this batch, and the
             # batch after the swap reads the new generation.
-            generation = await active_generation(self._conn, self.name, share=True)
-            result = await process_batch(
-                self._conn, self.reader, self.consumer, self.decode, generation, self.batch_size
-            )
-        if generation != self.generation:
-            log.info("consumer %s serves generation %d", self.name, generation)
-        self.generation, self.position = generation, result.position
+            served = await served_generation(self._conn, self.name, share=True)
+            change = shape_change(self.consumer, served)
+            result = None
+            if change is None:
+                result = await process_batch(
+                    self._conn, self.reader, self.consumer, self.decode, served.generation, self.batch_size
+                )
+        if change is not None:
+            await self._step_aside(served.generation, change)
+            return None
+        assert result is not None  # the shape fitted, so the batch ran
+        if self._mismatch is not None:
+            log.info("consumer %s: the served generation fits this code again", self.name)
+            self._mismatch = None
+        if served.generation != self.generation:
+            log.info("consumer %s serves generation %d", self.name, served.generation)
+        self.generation, self.position = served.generation, result.position
         return result
+
+    async def _step_aside(self, generation: int, change: str) -> None:
+        """Let go of leadership, so that a process running code of the served shape can lead.
+
+        Writing with another version's handler would put rows of the wrong shape or
+        meaning into tables that queries trust, as when an old worker outlives the
+        start of a new release that rebuilt the read model.
+        """
+        assert self._conn is not None
+        if change != self._mismatch:
+            log.warning(
+                "consumer %s: served generation %d was built by another release (%s); "
+                "not writing to it, and leaving the lead to a process whose code fits",
+                self.name,
+                generation,
+                change,
+            )
+            self._mismatch = change
+        if self.listen:
+            await self._conn.remove_listener(self.reader.channel, self._on_notify)
+        await release_lead(self._conn, self.reader.schema, self.name)
+        self.is_leader = False
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
         self._wake.set()

@@ -39,3 +39,27 @@ async def test_concurrent_starts_apply_each_version_once(db_url: str) -> None:
 def test_migration_files_are_numbered_without_gaps() -> None:
     versions = [m.version for m in discover()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_consumers_installed_before_schema_versions_count_as_version_1(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = new_schema_name()
+    conn = await asyncpg.connect(db_url)
+    try:
+        everything = discover()
+        monkeypatch.setattr("backend.migrations.discover", lambda: [m for m in everything if m.version < 5])
+        await migrate(conn, schema)  # a database of the release before 0005
+        await conn.execute(
+            f"INSERT INTO {schema}.consumer_generations (consumer_name, generation, tables) "
+            "VALUES ('work_queue', 3, '{work_queue,work_queue_cases}')"
+        )
+        monkeypatch.setattr("backend.migrations.discover", lambda: everything)
+
+        assert 5 in await migrate(conn, schema)
+
+        row = await conn.fetchrow(f"SELECT generation, schema_version FROM {schema}.consumer_generations")
+        assert tuple(row) == (3, 1)
+    finally:
+        await conn.close()
+        await drop_schema(schema, db_url)

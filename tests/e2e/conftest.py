@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +56,7 @@ def start_server(tmp: Path, schema: str, extra_env: dict[str, str] | None = None
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: granian's workers go with it
         )
     server = LiveServer(f"http://127.0.0.1:{port}", schema, process, log_path)
     deadline = time.monotonic() + 60
@@ -66,17 +69,24 @@ def start_server(tmp: Path, schema: str, extra_env: dict[str, str] | None = None
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    process.kill()
+    signal_server(server, signal.SIGKILL)
     raise RuntimeError(f"server did not answer /health within 60 s:\n{server.log()}")
 
 
+def signal_server(server: LiveServer, sig: int) -> None:
+    """Signal the server and its workers, as a machine going down would, not only the main process."""
+    with contextlib.suppress(ProcessLookupError):  # already gone, all of it
+        os.killpg(server.process.pid, sig)
+
+
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
+    signal_server(server, signal.SIGTERM)
     try:
         server.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        signal_server(server, signal.SIGKILL)
         server.process.wait()
+    signal_server(server, signal.SIGKILL)  # a worker that outlived its main process
 
 
 @pytest.fixture(scope="module")

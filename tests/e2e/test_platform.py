@@ -19,7 +19,7 @@ from backend.database import create_pool
 from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
 from tests.dbutil import ROOT, database_url
-from tests.e2e.conftest import LiveServer, start_server, stop_server
+from tests.e2e.conftest import LiveServer, signal_server, start_server, stop_server
 from tests.e2e.sample import Parcel
 
 pytestmark = pytest.mark.e2e
@@ -238,7 +238,7 @@ def test_a_second_server_takes_over_consumers_when_the_first_dies(
             return bool(consumer(httpx.get(f"{server.base_url}/health", timeout=5).json())["leader"])
 
         wait_for(lambda: leader_view(first) and leader_view(second))  # someone leads; both see it
-        first.process.send_signal(signal.SIGKILL)
+        signal_server(first, signal.SIGKILL)  # the whole process group: no worker lives on
         first.process.wait()
         ids = append_from_outside(schema, 5)
         wait_for(

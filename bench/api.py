@@ -1,0 +1,754 @@
+"""API benchmark: case writes beside a trivial route, progress reads over a large store, and projection lag.
+
+Everything goes through real HTTP on loopback to `python -m backend.cli serve`, started
+here on a schema of its own (dropped at the end). The load comes from a separate
+process (bench/api_load.py). The last line printed is one JSON object holding every
+figure; BENCHMARKS.md says what they mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from backend.database import create_pool, embedded_url
+from backend.store.mapper import make_mapper
+from backend.store.personal_cipher import PersonalCipher, dev_data_keys
+from backend.store.recorder import EventRecorder
+from bench import api_load
+from bench.api_fill import FILL_PASSWORD, fill_store
+from projections.case_secrets import hash_query_password
+
+ROOT = Path(__file__).resolve().parent.parent
+MACHINE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+GOAL_RATIO = 0.25
+GOAL_PROGRESS_P99_MS = 10.0
+GOAL_LAG_P99_MS = 100.0
+ITEM = "114301000061839447050400200000"  # 失业保险金申领 (RSJ): three materials, open to persons
+CLERK_HALL = "SMZJ"
+_PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- CPU: the server's process tree, PostgreSQL, the whole machine ------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process's parent and CPU seconds."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            found[int(entry.name)] = stat
+    return found
+
+
+def _descendants(root: int, processes: dict[int, tuple[int, float]]) -> set[int]:
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, (parent, _) in processes.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    at: float
+    server: dict[int, float]  # CPU seconds of the server's processes (granian's worker, its threads)
+    postgres: dict[int, float]  # of the PostgreSQL serving us: its postmaster and every backend
+    busy: float  # the machine's busy and total CPU seconds, all cores
+    total: float
+
+
+class CpuMeter:
+    """CPU used over a window, in cores: the server, PostgreSQL, and the machine as a whole.
+
+    PostgreSQL's figure covers all its sessions, other jobs' too when the server is shared.
+    A process that exits inside the window loses its share, so figures err low, never high.
+    """
+
+    def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
+        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+
+    def sample(self) -> CpuSample:
+        processes = _processes()
+        server = _descendants(self.server_pid, processes)
+        pg = _descendants(self.postmaster_pid, processes) if self.postmaster_pid else set()
+        cpu = [int(v) / _TICK for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = cpu[3] + cpu[4]
+        return CpuSample(
+            time.time(),
+            {p: processes[p][1] for p in server},
+            {p: processes[p][1] for p in pg},
+            sum(cpu) - idle,
+            sum(cpu),
+        )
+
+    def over(
+        self, start_at: float, seconds: float, probe: Callable[[], dict[str, int]] | None = None
+    ) -> dict[str, Any]:
+        """Sleep through the window [start_at, start_at + seconds]; CPU used in it, in cores, and how
+        much each of `probe`'s counters grew per second."""
+        time.sleep(max(start_at - time.time(), 0))
+        first, before = self.sample(), probe() if probe else {}
+        time.sleep(max(start_at + seconds - time.time(), 0))
+        last, after = self.sample(), probe() if probe else {}
+        return {
+            **self.between(first, last),
+            "per_s": {k: (after[k] - before[k]) / (last.at - first.at) for k in after if k in before},
+        }
+
+    @staticmethod
+    def between(first: CpuSample, last: CpuSample) -> dict[str, Any]:
+        """CPU used from one sample to the next, in cores."""
+        wall = last.at - first.at
+
+        def used(before: dict[int, float], after: dict[int, float]) -> float:
+            return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) / wall
+
+        machine = (last.busy - first.busy) / max(last.total - first.total, 1e-9)
+        return {
+            "server_cores": used(first.server, last.server),
+            "postgres_cores": used(first.postgres, last.postgres),
+            "machine_busy_cores": machine * (os.cpu_count() or 1),
+        }
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(db_url: str, schema: str, workers: int, files: Path) -> Iterator[Server]:
+    """`python -m backend.cli serve` with the stock settings, on its own schema and a free port."""
+    port = free_port()
+    log_path = files.parent / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYPASS_")}
+    env.update(
+        CITYPASS_DATABASE_URL=db_url,
+        CITYPASS_DB_SCHEMA=schema,
+        CITYPASS_ENV="dev",  # for /auth/dev-login; nothing else in the settings depends on it
+        CITYPASS_FILES_DIR=str(files),
+        CITYPASS_WORKERS=str(workers),
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not become healthy in 60 s:\n{server.log_tail()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_caught_up(server: Server, timeout: float, finished: dict[str, float] | None = None) -> float:
+    """Poll /health until every consumer's lag is 0; the seconds it took. `finished` gets the
+    seconds at which each consumer first stood at the head."""
+    started = time.perf_counter()
+    while True:
+        report = httpx.get(f"{server.url}/health", timeout=10).json()
+        if finished is not None:
+            for consumer in report["consumers"]:
+                if consumer["lag"] == 0:
+                    finished.setdefault(consumer["name"], time.perf_counter() - started)
+        if all(c["lag"] == 0 for c in report["consumers"]) and report["status"] == "ok":
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            lags = {c["name"]: c["lag"] for c in report["consumers"]}
+            raise RuntimeError(f"consumers still behind after {timeout:.0f} s: {lags}")
+        time.sleep(0.25)
+
+
+def prepare(server: Server, db_url: str, schema: str) -> api_load.Setup:
+    """Tokens for citizens and clerks through dev-login, and one uploaded file per material."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+
+        def token(subject: str, role: str, **extra: str) -> str:
+            body = {"subject": subject, "role": role, "name": "测试", **extra}
+            response = client.post("/api/v1/auth/dev-login", json=body)
+            response.raise_for_status()
+            return str(response.json()["token"])
+
+        citizens = tuple(token(f"bench-citizen-{n}", "citizen") for n in range(32))
+        clerks = tuple(token(f"bench-clerk-{n}", "clerk", hall=CLERK_HALL) for n in range(4))
+        guide = client.get(f"/api/v1/services/{ITEM}").raise_for_status().json()
+        materials = {}
+        for material in guide["materials"]:
+            data = _PDF + f"% {material['id']}\n".encode()
+            uploaded = client.post(
+                "/api/v1/materials",
+                files={"data": (f"{material['id']}.pdf", data, "application/pdf")},
+                headers={"Authorization": f"Bearer {citizens[0]}"},
+            )
+            materials[material["id"]] = uploaded.raise_for_status().json()["sha256"]
+    host, port = server.url.removeprefix("http://").split(":")
+    return api_load.Setup(host, int(port), citizens, clerks, ITEM, materials, db_url, schema)
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(int(q / 100 * len(ordered)), len(ordered) - 1)]
+
+
+def show(label: str, value: float, unit: str, note: str = "") -> None:
+    print(f"{label:<52} {value:>10,.1f} {unit}{'  ' + note if note else ''}", flush=True)
+
+
+def verdict(label: str, value: float, goal: float, unit: str, *, below: bool = False) -> str:
+    met = "met" if (value < goal if below else value >= goal) else "MISSED"
+    sign = "<" if below else ">="
+    print(f"{label:<34} {value:>10,.2f}{unit:<3} goal {sign} {goal:g}{unit}: {met}", flush=True)
+    return met
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, db_url: str) -> None:
+        self.args, self.db_url = args, db_url
+        self.figures: dict[str, Any] = {"phase_seconds": {}}
+        self.schema = f"bench_api_{secrets.token_hex(4)}"
+        self.postmaster_pid: int | None = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.figures["phase_seconds"][name] = round(time.perf_counter() - started, 1)
+
+
+# --- the phases --------------------------------------------------------------------------
+
+
+def closed(
+    run: Run,
+    meter: CpuMeter,
+    gen: ProcessPoolExecutor,
+    setup: api_load.Setup,
+    flow: str,
+    clients: int,
+    *,
+    warmup: float | None = None,
+    case_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """One closed-loop phase: `clients` connections, each sending as soon as its last answer came."""
+    seconds = run.args.seconds
+    start_at = time.time() + 0.5 + (run.args.warmup if warmup is None else warmup)
+    future = gen.submit(api_load.run_closed, setup, flow, clients, start_at, seconds, case_ids)
+    usage = meter.over(start_at, seconds)
+    result = future.result()
+    result.update(usage, client_cores=result["client_cpu_s"] / result["seconds"])
+    result["counts"] = {action: len(v) for action, v in result["latencies"].items()}
+    return result
+
+
+WRITES = ("submit", "pre_review", "accept")
+
+
+def write_phases(run: Run, meter: CpuMeter, gen: ProcessPoolExecutor, setup: api_load.Setup) -> None:
+    """Per client count: /livez, then the case writes, back to back so both meet the same machine."""
+    fig, best = run.figures, None
+    for clients in run.args.clients:
+        trivial = closed(run, meter, gen, setup, "livez", clients)
+        # Long enough for every client to go round its three commands before the count starts.
+        writes = closed(run, meter, gen, setup, "cases", clients, warmup=run.args.write_warmup)
+        t_rate = trivial["counts"].get("livez", 0) / trivial["seconds"]
+        w_rate = sum(writes["counts"].get(a, 0) for a in WRITES) / writes["seconds"]
+        cases = writes["cases"] / writes["seconds"]
+        # Server CPU per request: robust to the machine's other load, unlike the rates.
+        t_cpu = 1000 * trivial["server_cores"] / t_rate if t_rate else float("nan")
+        w_cpu = 1000 * writes["server_cores"] / w_rate if w_rate else float("nan")
+        fig[f"writes_{clients}"] = {
+            "trivial_req_per_s": t_rate,
+            "write_actions_per_s": w_rate,
+            "cases_per_s": cases,
+            "ratio_vs_trivial": w_rate / t_rate if t_rate else 0.0,
+            "server_cpu_ms_per_trivial": t_cpu,
+            "server_cpu_ms_per_write": w_cpu,
+            "cpu_trivial": _cores(trivial),
+            "cpu_writes": _cores(writes),
+            "latency_ms": {a: _spread(v) for a, v in {**trivial["latencies"], **writes["latencies"]}.items()},
+            "errors": sum(trivial["errors"].values()) + sum(writes["errors"].values()),
+        }
+        show(
+            f"GET /livez, {clients} clients",
+            t_rate,
+            "req/s",
+            f"{t_cpu:.2f} ms server CPU each; {_cpu_note(trivial)}",
+        )
+        done = "/".join(str(writes["counts"].get(a, 0)) for a in WRITES)
+        show(
+            f"submit + pre-review + accept, {clients} clients",
+            w_rate,
+            "actions/s",
+            f"{cases:,.1f} cases/s ({done} done), {w_cpu:.1f} ms server CPU each; {_cpu_note(writes)}",
+        )
+        if fig[f"writes_{clients}"]["errors"]:
+            print(f"  errors: {trivial['error_samples'] + writes['error_samples']}", flush=True)
+        # Steady only if the window saw about as many of each command: with many clients a round
+        # of three commands can outlast the warm-up, and a window of mostly cheap submits flatters.
+        counts = [writes["counts"].get(a, 0) for a in WRITES]
+        steady = fig[f"writes_{clients}"]["steady"] = min(counts) >= 0.8 * max(counts) > 0
+        if steady and (best is None or w_rate / t_rate > fig[f"writes_{best}"]["ratio_vs_trivial"]):
+            best = clients
+    if best is None:  # no steady window: take the fewest clients, the nearest to steady
+        best = min(run.args.clients)
+    chosen = fig[f"writes_{best}"]
+    fig.update(
+        write_actions_per_s=chosen["write_actions_per_s"],
+        cases_per_s=chosen["cases_per_s"],
+        trivial_req_per_s=chosen["trivial_req_per_s"],
+        ratio_vs_trivial=chosen["ratio_vs_trivial"],
+        write_best_clients=best,
+        server_cpu_ms_per_trivial=chosen["server_cpu_ms_per_trivial"],
+        server_cpu_ms_per_write=chosen["server_cpu_ms_per_write"],
+    )
+    # The same path without the 受理: what a write costs when no 查询密码 is hashed.
+    clients = max(run.args.clients)
+    intake = closed(run, meter, gen, setup, "intake", clients, warmup=run.args.write_warmup)
+    rate = sum(intake["counts"].get(a, 0) for a in WRITES) / intake["seconds"]
+    cpu_ms = 1000 * intake["server_cores"] / rate if rate else float("nan")
+    fig["intake"] = {
+        "actions_per_s": rate,
+        "ratio_vs_trivial": rate / fig[f"writes_{clients}"]["trivial_req_per_s"],
+        "server_cpu_ms_per_write": cpu_ms,
+        "cpu": _cores(intake),
+        "latency_ms": {a: _spread(v) for a, v in intake["latencies"].items()},
+    }
+    show(
+        f"submit + pre-review only, {clients} clients",
+        rate,
+        "actions/s",
+        f"{cpu_ms:.1f} ms server CPU each; {_cpu_note(intake)}",
+    )
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "n": len(values)}
+
+
+def _cores(result: dict[str, Any]) -> dict[str, float]:
+    keys = ("client_cores", "server_cores", "postgres_cores", "machine_busy_cores")
+    return {k: round(result[k], 2) for k in keys}
+
+
+def _cpu_note(result: dict[str, Any]) -> str:
+    others = result["machine_busy_cores"] - result["client_cores"] - result["server_cores"]
+    others -= result["postgres_cores"]
+    return (
+        f"cores: client {result['client_cores']:.2f}, server {result['server_cores']:.2f}, "
+        f"postgres {result['postgres_cores']:.2f}, rest of machine {max(others, 0):.2f}"
+    )
+
+
+def scrypt_ms(rounds: int = 10) -> float:
+    """CPU milliseconds of one 查询密码 hash: process time, so other jobs on the machine do not count."""
+    started = time.process_time()
+    for _ in range(rounds):
+        hash_query_password("123456")
+    return (time.process_time() - started) / rounds * 1000
+
+
+async def fill(run: Run) -> list[str]:
+    """Fill the server's schema through our own recorder; returns the filled cases' ids."""
+    args, fig = run.args, run.figures
+    pool = await create_pool(run.db_url, run.schema, min_size=1, max_size=2)
+    try:
+        recorder = EventRecorder(run.db_url, run.schema, pool)
+        await recorder.start()
+        try:
+            mapper = make_mapper(personal=PersonalCipher(dev_data_keys()))  # the dev server's keys
+            filled = await fill_store(
+                recorder, mapper, args.events, args.case_events, hash_query_password(FILL_PASSWORD)
+            )
+        finally:
+            await recorder.close()
+    finally:
+        await pool.close()
+    fig.update(
+        events_filled=filled.events,
+        case_events_filled=filled.case_events,
+        cases_filled=len(filled.case_ids),
+        fill_events_per_s=filled.per_s,
+    )
+    show(
+        f"fill: {filled.events:,} events ({filled.case_events:,} in {len(filled.case_ids):,} cases)",
+        filled.per_s,
+        "events/s",
+    )
+    return [str(c) for c in filled.case_ids]
+
+
+def progress_phase(
+    run: Run, meter: CpuMeter, gen: ProcessPoolExecutor, setup: api_load.Setup, case_ids: list[str]
+) -> None:
+    """Progress of random filled cases over HTTP, one client then several; then the query alone."""
+    fig = run.figures
+    sample = random.Random(7).sample(case_ids, min(len(case_ids), 20_000))
+    for clients in sorted({1, run.args.progress_clients}):
+        result = closed(run, meter, gen, setup, "progress", clients, case_ids=sample)
+        latencies = result["latencies"].get("progress", [])
+        rate = len(latencies) / result["seconds"]
+        fig[f"progress_{clients}"] = {
+            **_spread(latencies),
+            "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+            "max_ms": max(latencies, default=float("nan")),
+            "req_per_s": rate,
+            "server_cpu_ms_per_read": 1000 * result["server_cores"] / rate if rate else float("nan"),
+            "errors": sum(result["errors"].values()),
+            "cpu": _cores(result),
+        }
+        got = fig[f"progress_{clients}"]
+        show(
+            f"GET progress, {clients} client{'s' if clients > 1 else ''}: p50",
+            got["p50"],
+            "ms",
+            f"p99 {got['p99']:.1f} ms; {rate:,.0f} req/s, "
+            f"{got['server_cpu_ms_per_read']:.1f} ms server CPU each; {_cpu_note(result)}",
+        )
+    chosen = fig[f"progress_{run.args.progress_clients}"]
+    fig.update(progress_p50_ms=chosen["p50"], progress_p99_ms=chosen["p99"])
+    start_at = time.time() + 0.5 + run.args.warmup
+    result = gen.submit(api_load.run_query_only, setup, sample, start_at, run.args.seconds).result()
+    latencies = result["latencies"].get("query", [])
+    fig["progress_query_only"] = _spread(latencies)
+    show(
+        "CaseQueries.progress alone (no HTTP), 1 at a time: p50",
+        fig["progress_query_only"]["p50"],
+        "ms",
+        f"p99 {fig['progress_query_only']['p99']:.1f} ms",
+    )
+
+
+def lag_phase(
+    run: Run, meter: CpuMeter, gen: ProcessPoolExecutor, setup: api_load.Setup, rate: float
+) -> dict[str, Any]:
+    """`rate` events/s for the counted seconds: some through HTTP, the rest appended by the generator."""
+    args = run.args
+    http_rate = min(args.lag_http_rate, rate)
+    start_at = time.time() + 0.5 + args.warmup
+    password_hash = hash_query_password(FILL_PASSWORD)
+    job = (setup, http_rate, rate - http_rate, 32, start_at, args.lag_seconds, password_hash, 60.0)
+    future = gen.submit(api_load.run_paced, *job)
+    usage = meter.over(start_at, args.lag_seconds, lambda: positions(setup))
+    result = future.result()
+    usage["client_cores"] = result["client_cpu_s"] / result["seconds"]
+    lags, seconds = result["lags_ms"], result["seconds"]
+    every = lags["http"] + lags["store"]
+    lag = {
+        "events_per_s_asked": rate,
+        "events_per_s": len(every) / seconds,
+        "http_per_s": len(lags["http"]) / seconds,
+        **_spread(every),
+        "max_ms": max(every, default=float("nan")),
+        "http": _spread(lags["http"]),
+        "store": _spread(lags["store"]),
+        "poll_ms": _spread(result["poll_ms"]),
+        "http_send_late_ms": _spread(result["late_ms"]),
+        "append_ms": _spread(result["append_ms"]),
+        "command_ms": {a: _spread(v) for a, v in result["latencies"].items()},
+        "errors": sum(result["errors"].values()),
+        "drain_s": result["drain_s"],
+        "censored": result["censored"],  # still not visible 60 s after the window: counted at 60 s+
+        "cpu": _cores(usage),
+        # Events appended (head) and handled by each consumer per second over the window.
+        "log_per_s": usage["per_s"],
+    }
+    show(
+        f"lag at {rate:,.0f} events/s asked: p50",
+        lag["p50"],
+        "ms",
+        f"p99 {lag['p99']:,.1f} ms (HTTP {lag['http']['p99']:,.1f}, store {lag['store']['p99']:,.1f}); "
+        f"{lag['events_per_s']:,.0f} events/s counted; {_cpu_note(usage)}",
+    )
+    handled = ", ".join(f"{k} {v:,.0f}" for k, v in usage["per_s"].items() if k != "head")
+    print(
+        f"  appended {usage['per_s'].get('head', 0):,.0f} events/s; handled per second: {handled}", flush=True
+    )
+    if result["errors"]:
+        print(f"  errors: {result['error_samples']}", flush=True)
+    return lag
+
+
+def positions(setup: api_load.Setup) -> dict[str, int]:
+    """The log's head and each consumer's position, from /health."""
+    report = httpx.get(f"http://{setup.host}:{setup.port}/health", timeout=10).json()
+    return {"head": report["headPosition"], **{c["name"]: c["position"] for c in report["consumers"]}}
+
+
+def measure(run: Run) -> None:
+    args, fig = run.args, run.figures
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        files = Path(tmp) / "files"
+        with served(run.db_url, run.schema, args.workers, files) as server:
+            meter = CpuMeter(server.process.pid, run.postmaster_pid)
+            with run.phase("fill"):  # the server's consumers follow the fill as it goes
+                case_ids = asyncio.run(fill(run))
+            finished: dict[str, float] = {}
+            with run.phase("catch_up"):
+                first = meter.sample()
+                fig["catch_up_s"] = wait_caught_up(server, args.catch_up_timeout, finished)
+                fig["catch_up_cpu"] = _rounded(meter.between(first, meter.sample()))
+            fill_s = fig["phase_seconds"]["fill"]
+            # Each consumer's rate over the whole fill: bounded below by how fast the fill came.
+            fig["catch_up_events_per_s"] = {
+                name: (
+                    fig["case_events_filled"] if name.startswith(("case_", "work_")) else fig["events_filled"]
+                )
+                / (fill_s + at)
+                for name, at in finished.items()
+                if name != "catalogue"
+            }
+            show(
+                "consumers caught up with the fill after it ended in",
+                fig["catch_up_s"],
+                "s",
+                "; ".join(f"{k} {v:,.0f}/s" for k, v in fig["catch_up_events_per_s"].items())
+                + f"; server {fig['catch_up_cpu']['server_cores']:.2f} cores meanwhile",
+            )
+            setup = prepare(server, run.db_url, run.schema)
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(1, mp_context=context) as gen:
+                gen.submit(time.time).result()  # start the generator process before any window
+                with run.phase("writes"):
+                    write_phases(run, meter, gen, setup)
+                with run.phase("catch_up_writes"):
+                    wait_caught_up(server, args.catch_up_timeout)
+                with run.phase("progress"):
+                    progress_phase(run, meter, gen, setup, case_ids)
+                for rate in args.lag_rates:  # the goal's rate last: a backlog it leaves is drained
+                    with run.phase(f"lag_{rate:g}"):
+                        fig[f"lag_{rate:g}"] = lag_phase(run, meter, gen, setup, rate)
+                    with run.phase(f"catch_up_lag_{rate:g}"):
+                        wait_caught_up(server, args.catch_up_timeout)
+    goal_lag = fig[f"lag_{args.lag_rates[-1]:g}"]
+    fig.update(lag_p50_ms=goal_lag["p50"], lag_p99_ms=goal_lag["p99"])
+    summary(run)
+    fig["goals"] = {
+        "ratio_vs_trivial": verdict("write actions / trivial", fig["ratio_vs_trivial"], GOAL_RATIO, "x"),
+        "progress_p99": verdict(
+            "progress p99", fig["progress_p99_ms"], GOAL_PROGRESS_P99_MS, "ms", below=True
+        ),
+        "lag_p99": verdict("projection lag p99", fig["lag_p99_ms"], GOAL_LAG_P99_MS, "ms", below=True),
+    }
+
+
+def summary(run: Run) -> None:
+    """What the 查询密码's scrypt costs the writes, and the CPU each request kind takes."""
+    fig = run.figures
+    fig["scrypt_ms"] = scrypt_ms()
+    writes = fig[f"writes_{fig['write_best_clients']}"]
+    accepts = writes["latency_ms"].get("accept", {}).get("n", 0) / run.args.seconds
+    server_cores = writes["cpu_writes"]["server_cores"]
+    fig["scrypt_share_of_server_cpu"] = (
+        accepts * fig["scrypt_ms"] / 1000 / server_cores if server_cores else 0.0
+    )
+    print(
+        f"\nscrypt (n=2^14, r=8): {fig['scrypt_ms']:.0f} ms of CPU per 查询密码, one per 受理; "
+        f"{100 * fig['scrypt_share_of_server_cpu']:.0f}% of the server's CPU in the write phase "
+        f"({accepts:.1f} accepts/s).\n"
+        f"Server CPU per request: /livez {fig['server_cpu_ms_per_trivial']:.2f} ms, "
+        f"write (mix) {fig['server_cpu_ms_per_write']:.1f} ms, "
+        f"write without 受理 {fig['intake']['server_cpu_ms_per_write']:.1f} ms, "
+        f"progress {fig[f'progress_{run.args.progress_clients}']['server_cpu_ms_per_read']:.1f} ms.",
+        flush=True,
+    )
+
+
+def machine(db_url: str) -> dict[str, Any]:
+    async def settings() -> dict[str, Any]:
+        conn = await asyncpg.connect(db_url)
+        try:
+            names = ("server_version", "shared_buffers", "synchronous_commit", "fsync")
+            found: dict[str, Any] = {n: await conn.fetchval(f"SHOW {n}") for n in names}
+            backend = _stat(await conn.fetchval("SELECT pg_backend_pid()"))  # None unless it runs here
+            found["postmaster_pid"] = None if backend is None else backend[0]
+            return found
+        finally:
+            await conn.close()
+
+    pg = asyncio.run(settings())
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "postgres": pg.pop("server_version"),
+        "postmaster_pid": pg.pop("postmaster_pid"),
+        "postgres_settings": pg,
+        "litestar": version("litestar"),
+        "granian": version("granian"),
+        "asyncpg": version("asyncpg"),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s phases, 30,000 events")
+    parser.add_argument("--seconds", type=float, help="counted seconds per throughput phase (default 10)")
+    parser.add_argument("--events", type=int, help="events in the store before the reads (default 1,000,000)")
+    parser.add_argument("--case-events", type=int, help="how many of them are case events (default 120,000)")
+    parser.add_argument(
+        "--clients",
+        type=lambda s: [int(t) for t in s.split(",")],
+        default=[64, 256],
+        help="concurrent HTTP clients for the write and trivial phases (default 64,256)",
+    )
+    parser.add_argument(
+        "--progress-clients", type=int, default=4, help="clients reading progress (default 4)"
+    )
+    parser.add_argument(
+        "--lag-rates",
+        type=lambda s: [float(t) for t in s.split(",")],
+        default=[100.0, 1000.0],
+        help="sustained events/s of the lag phases; the last is the goal's (default 100,1000)",
+    )
+    parser.add_argument(
+        "--lag-http-rate", type=float, default=50.0, help="how many of them come through HTTP (default 50)"
+    )
+    parser.add_argument("--lag-seconds", type=float, help="counted seconds of the paced phase (default 20)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the server's HTTP workers (default 1, its own)"
+    )
+    parser.add_argument("--catch-up-timeout", type=float, default=900, help="seconds to wait for consumers")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--database-url", default=None, help=f"PostgreSQL to use (default {MACHINE_URL})")
+    where.add_argument(
+        "--embedded", action="store_true", help="use the embedded PostgreSQL under --data-dir instead"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=ROOT / "var" / "bench", help="embedded server's home"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    args.warmup = min(2.0, args.seconds / 5)
+    args.write_warmup = args.warmup if args.quick else max(args.warmup, 5.0)
+    args.events = args.events or (30_000 if args.quick else 1_000_000)
+    args.case_events = min(args.case_events or (6_000 if args.quick else 120_000), args.events)
+    args.lag_seconds = args.lag_seconds or (4.0 if args.quick else 20.0)
+    db_url = embedded_url(args.data_dir) if args.embedded else (args.database_url or MACHINE_URL)
+    started = time.perf_counter()
+    run = Run(args, db_url)
+    run.figures.update(machine(db_url))
+    run.postmaster_pid = run.figures.pop("postmaster_pid")
+    run.figures.update(
+        seconds_per_phase=args.seconds,
+        warmup_seconds=args.warmup,
+        clients=args.clients,
+        progress_clients=args.progress_clients,
+        server_workers=args.workers,
+        database="embedded" if args.embedded else "machine",
+    )
+    print(
+        f"PostgreSQL {run.figures['postgres']} ({run.figures['database']}), Python {run.figures['python']}, "
+        f"{run.figures['cpu_count']} CPUs, {args.seconds:g} s per phase\n",
+        flush=True,
+    )
+    try:
+        measure(run)
+    finally:
+        asyncio.run(_drop(db_url, run.schema))
+    run.figures["total_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(_rounded(run.figures), ensure_ascii=False))
+    return 0
+
+
+async def _drop(db_url: str, schema: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,9 +6,7 @@ from datetime import date
 
 import asyncpg
 
-from domain.case import format_case_number
-
-DEFAULT_PATTERN = "{region}{yyyymmdd}{seq:06d}"
+from domain.case import DEFAULT_PATTERN, format_case_number
 
 
 async def next_case_number(

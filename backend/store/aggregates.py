@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot
-from eventsourcing.persistence import Mapper, Tracking
+from eventsourcing.persistence import Mapper, StoredEvent, Tracking
 
 from backend.store.errors import AggregateNotFoundError, ConcurrencyError
 from backend.store.recorder import EventRecorder
@@ -28,13 +28,17 @@ class AggregateStore:
     async def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
         """Rebuild an aggregate from its latest snapshot (if any) and the events after it."""
         aggregate: Any = None
-        after: int | None = None
-        if self.snapshot_every:
-            snapshot = await self.recorder.latest_snapshot(aggregate_id, lte=version)
-            if snapshot is not None:
-                aggregate = self.mapper.to_domain_event(snapshot).mutate(None)  # type: ignore[attr-defined]
-                after = snapshot.originator_version
-        stored = await self.recorder.select_events(aggregate_id, gt=after, lte=version)
+        snapshot: StoredEvent | None = None
+        if self.snapshot_every and version is None:  # the common case: one query for both
+            loaded = await self.recorder.load_latest(aggregate_id)
+            snapshot, stored = loaded.snapshot, loaded.events
+        else:
+            if self.snapshot_every:
+                snapshot = await self.recorder.latest_snapshot(aggregate_id, lte=version)
+            after = None if snapshot is None else snapshot.originator_version
+            stored = await self.recorder.select_events(aggregate_id, gt=after, lte=version)
+        if snapshot is not None:
+            aggregate = self.mapper.to_domain_event(snapshot).mutate(None)  # type: ignore[attr-defined]
         for record in stored:
             aggregate = self.mapper.to_domain_event(record).mutate(aggregate)  # type: ignore[attr-defined]
         if aggregate is None:

@@ -2,6 +2,8 @@
 
 The read-side twin of group commit. A request only joins a query that starts
 after it was made, so a load always sees every append acknowledged before it.
+A load may start from the aggregate's latest snapshot: the same statement finds
+it and the events after it, so both come from one consistent view in one round trip.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -16,22 +19,30 @@ from eventsourcing.persistence import StoredEvent
 
 log = logging.getLogger(__name__)
 
-_Key = tuple[UUID, int]  # (aggregate id, load versions after this one)
+_Key = tuple[UUID, int, bool]  # (aggregate id, load versions after this one, start from a snapshot)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """One aggregate's latest snapshot (if asked for and taken) and the events after it."""
+
+    snapshot: StoredEvent | None
+    events: list[StoredEvent]
 
 
 class LoadCoalescer:
     def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500, max_queries: int = 4) -> None:
         self._pool = pool
         self._max_batch = max_batch
-        self._pending: dict[_Key, list[asyncio.Future[list[StoredEvent]]]] = defaultdict(list)
+        self._pending: dict[_Key, list[asyncio.Future[Loaded]]] = defaultdict(list)
         self._slots = asyncio.Semaphore(max_queries)  # several queries may run, each on its own connection
         self._draining = 0
         self._max_queries = max_queries
         self._tasks: set[asyncio.Task[None]] = set()  # held so that they are not collected mid-flight
 
-    async def load(self, originator_id: UUID, after: int) -> list[StoredEvent]:
-        future: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
-        self._pending[(originator_id, after)].append(future)
+    async def load(self, originator_id: UUID, after: int, *, from_snapshot: bool = False) -> Loaded:
+        future: asyncio.Future[Loaded] = asyncio.get_running_loop().create_future()
+        self._pending[(originator_id, after, from_snapshot)].append(future)
         if self._draining < self._max_queries:
             self._draining += 1
             task = asyncio.create_task(self._drain())
@@ -51,11 +62,15 @@ class LoadCoalescer:
         finally:
             self._draining -= 1
 
-    async def _query(self, waiting: dict[_Key, list[asyncio.Future[list[StoredEvent]]]]) -> None:
+    async def _query(self, waiting: dict[_Key, list[asyncio.Future[Loaded]]]) -> None:
         keys = list(waiting)
         try:
             rows = await self._pool.fetch(
-                _LOAD, [k[0] for k in keys], [k[1] for k in keys], list(range(len(keys)))
+                _LOAD,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                list(range(len(keys))),
             )
         except Exception as exc:  # every waiter hears about it; nobody is left hanging
             for futures in waiting.values():
@@ -63,25 +78,42 @@ class LoadCoalescer:
                     if not future.done():
                         future.set_exception(exc)
             return
+        snapshots: list[StoredEvent | None] = [None] * len(keys)
         found: list[list[StoredEvent]] = [[] for _ in keys]
-        for slot, oid, version, topic, state in rows:
-            found[slot].append(StoredEvent(oid, version, topic, state))
-        for events, futures in zip(found, waiting.values(), strict=True):
+        for slot, is_snapshot, oid, version, topic, state in rows:
+            if is_snapshot:
+                snapshots[slot] = StoredEvent(oid, version, topic, state)
+            else:
+                found[slot].append(StoredEvent(oid, version, topic, state))
+        for snapshot, events, futures in zip(snapshots, found, waiting.values(), strict=True):
             for future in futures:
                 if not future.done():
-                    future.set_result(events)
+                    future.set_result(Loaded(snapshot, events))
 
 
-# The slot tells which request a row answers; rows come in version order per request.
+# The slot tells which request a row answers; a request's snapshot comes first, then its
+# events in version order, from after the snapshot when one was found.
 # LATERAL with OFFSET 0 keeps each id an index probe: as a plain join, stale statistics
 # (a young or fast-growing table) make the planner hash-join a scan of the whole table.
 _LOAD = """
-SELECT r.slot, e.originator_id, e.originator_version, e.topic, e.state
-FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS r(id, after, slot)
+WITH r AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::int[]) AS r(id, after, snap, slot)
+), s AS (
+    SELECT r.slot, x.originator_id, x.originator_version, x.topic, x.state
+    FROM r CROSS JOIN LATERAL (
+        SELECT originator_id, originator_version, topic, state FROM snapshots
+        WHERE r.snap AND originator_id = r.id AND originator_version > r.after
+        ORDER BY originator_version DESC LIMIT 1
+    ) AS x
+)
+SELECT slot, true, originator_id, originator_version, topic, state FROM s
+UNION ALL
+SELECT r.slot, false, e.originator_id, e.originator_version, e.topic, e.state
+FROM r LEFT JOIN s ON s.slot = r.slot
 CROSS JOIN LATERAL (
     SELECT originator_id, originator_version, topic, state FROM stored_events
-    WHERE originator_id = r.id AND originator_version > r.after
+    WHERE originator_id = r.id AND originator_version > coalesce(s.originator_version, r.after)
     OFFSET 0
 ) AS e
-ORDER BY r.slot, e.originator_version
+ORDER BY 1, 2 DESC, 4
 """

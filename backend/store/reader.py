@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Notification, StoredEvent
 
-from backend.store.loads import LoadCoalescer
+from backend.store.loads import LoadCoalescer, Loaded
 
 
 def notify_channel(schema: str) -> str:
@@ -32,8 +32,8 @@ class EventReader:
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        if lte is None and not desc and limit is None:
-            return await self._loads.load(originator_id, gt or 0)  # the common case: a whole history
+        if lte is None and not desc and limit is None:  # the common case: a whole history
+            return (await self._loads.load(originator_id, gt or 0)).events
         clauses = ["originator_id = $1"]
         args: list[object] = [originator_id]
         if gt is not None:
@@ -52,6 +52,10 @@ class EventReader:
             sql += f" LIMIT ${len(args)}"
         rows = await self.pool.fetch(sql, *args)
         return [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def load_latest(self, originator_id: UUID) -> Loaded:
+        """The latest snapshot and the events after it (all of them if there is none), in one query."""
+        return await self._loads.load(originator_id, 0, from_snapshot=True)
 
     async def select_notifications(
         self,

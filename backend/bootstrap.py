@@ -32,6 +32,7 @@ from miniapp_api.materials import materials_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.services import catalogue_router
 from projections.case_progress import CaseProgressProjection, CaseQueries
+from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.event_counts import EventCounts
 from projections.work_queue import WorkQueueProjection, WorkQueueQueries
@@ -56,7 +57,9 @@ def build_runtime(
             WorkQueueProjection(),
             CaseDeadlines(calendars.current, limits),
         ],
-        timer_handlers=deadline_handlers(lambda: runtime.aggregates, utc_now, calendars.current),
+        timer_handlers=deadline_handlers(
+            lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings)
+        ),
         with_consumers=with_consumers,
     )
     return runtime
@@ -79,7 +82,13 @@ def build_case_service(
         materials_exist=materials.exists,
         calendar=calendars.provider,
         number_pattern=settings.cases.number_pattern,
+        password_hasher=query_passwords(settings).hash,
     )
+
+
+def query_passwords(settings: Settings) -> QueryPasswords:
+    """The 查询密码 hash, keyed by the data keys: the command side hashes, the anonymous lookup verifies."""
+    return QueryPasswords(settings.privacy.data_keys)
 
 
 def problem_map() -> ProblemMap:
@@ -100,7 +109,9 @@ def build_app(settings: Settings, url: str) -> Litestar:
     runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled, calendars=calendars)
     materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
     catalogue = CatalogueQueries(lambda: runtime.pool)
-    cases = CaseQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    cases = CaseQueries(
+        lambda: runtime.pool, calendars.provider, utc_now, passwords=query_passwords(settings)
+    )
     work_queue = WorkQueueQueries(lambda: runtime.pool, calendars.provider, utc_now)
     case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
 

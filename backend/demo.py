@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
-from backend.bootstrap import build_case_service, build_runtime
+from backend.bootstrap import build_case_service, build_runtime, query_passwords
 from backend.calendars import CalendarService
 from backend.cases.access import Caller
 from backend.cases.deadline_facts import end_of
@@ -85,7 +85,7 @@ class DemoCase:
         self.seeder.clock.tick()
         request = f"demo-{step}"
         if await self._remembers(request):
-            return None  # the case would ignore it; not asking spares a rerun the acceptances' scrypt
+            return None  # the case would ignore it anyway, so a rerun skips the command
         return await command(caller, self.id, request_id=request, **how)
 
     async def sign(self, officer: Caller, steps: int, *, then_claim: bool = False) -> None:
@@ -203,7 +203,7 @@ async def seed(settings: Settings, url: str, *, now: datetime | None = None) -> 
         clock = DemoClock(now or utc_now(), await calendars.current())
         files = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
         service = build_case_service(settings, runtime, files, calendars, clock)
-        timers = deadline_handlers(runtime.aggregates, clock, calendars.current)
+        timers = deadline_handlers(runtime.aggregates, clock, calendars.current, query_passwords(settings))
         catalogue = read_catalogue()
         seeder = Seeder(service, clock, files, timers, catalogue)
         head = await runtime.recorder.max_notification_id() or 0
@@ -224,9 +224,7 @@ async def _catch_up(runtime: Runtime, name: str) -> None:
         generation = await active_generation(conn, name)
         while True:
             async with conn.transaction():
-                done = await process_batch(
-                    conn, runtime.recorder, consumer, runtime.mapper.to_domain_event, generation, 500
-                )
+                done = await process_batch(conn, consumer, runtime.mapper.to_domain_event, generation, 500)
             if done.caught_up:
                 return
 

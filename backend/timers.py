@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,19 +26,36 @@ TimerHandler = Callable[[str, Any], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 
+# A fired key stays fired: its row is neither moved nor deleted, so replays do no harm.
+_MOVE = (
+    "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at, "
+    "payload = EXCLUDED.payload, attempts = 0, last_error = NULL "
+    "WHERE due_timers.fired_at IS NULL"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    key: str
+    kind: str
+    due_at: datetime
+    payload: Any = None
+
+    def payload_json(self) -> str:
+        return msgspec.json.encode(self.payload if self.payload is not None else {}).decode()
+
+
 async def schedule(
     conn: asyncpg.Connection, key: str, kind: str, due_at: datetime, payload: Any = None
 ) -> bool:
     """Create the timer or move it; False if the key already fired: it stays fired, so replays do no harm."""
     key_set = await conn.fetchval(
-        "INSERT INTO due_timers (key, kind, due_at, payload) VALUES ($1, $2, $3, $4::jsonb) "
-        "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at, "
-        "payload = EXCLUDED.payload, attempts = 0, last_error = NULL "
-        "WHERE due_timers.fired_at IS NULL RETURNING key",
+        f"INSERT INTO due_timers (key, kind, due_at, payload) VALUES ($1, $2, $3, $4::jsonb) {_MOVE} "
+        "RETURNING key",
         key,
         kind,
         due_at,
-        msgspec.json.encode(payload if payload is not None else {}).decode(),
+        Timer(key, kind, due_at, payload).payload_json(),
     )
     return key_set is not None
 
@@ -46,6 +64,57 @@ async def cancel(conn: asyncpg.Connection, key: str) -> bool:
     """Forget an unfired timer; return whether there was one."""
     status = await conn.execute("DELETE FROM due_timers WHERE key = $1 AND fired_at IS NULL", key)
     return bool(status == "DELETE 1")
+
+
+async def schedule_many(conn: asyncpg.Connection, timers: Sequence[Timer]) -> None:
+    """schedule() for each timer in one statement; the keys must differ."""
+    ordered = sorted(timers, key=lambda t: t.key)  # rows locked in one order by every writer
+    await conn.execute(
+        "INSERT INTO due_timers (key, kind, due_at, payload) "
+        "SELECT key, kind, due_at, payload::jsonb "
+        "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS t(key, kind, due_at, payload) "
+        + _MOVE,
+        [t.key for t in ordered],
+        [t.kind for t in ordered],
+        [t.due_at for t in ordered],
+        [t.payload_json() for t in ordered],
+    )
+
+
+async def cancel_many(conn: asyncpg.Connection, keys: Collection[str]) -> None:
+    """cancel() for each key in one statement."""
+    await conn.execute(
+        "DELETE FROM due_timers WHERE key = ANY($1::text[]) AND fired_at IS NULL", sorted(keys)
+    )
+
+
+class TimerChanges:
+    """Schedules and cancels noted in order, then written in two statements with the same outcome.
+
+    Per key: deleted (unless fired) if it was cancelled at any point, then set to its
+    last schedule if that came after its last cancel. Running them one by one leaves
+    exactly that, created_at included (now() is the transaction's).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, Timer | None] = {}  # None: the last word on the key was a cancel
+        self._cancelled: set[str] = set()
+
+    def schedule(self, key: str, kind: str, due_at: datetime, payload: Any = None) -> None:
+        self._last[key] = Timer(key, kind, due_at, payload)
+
+    def cancel(self, key: str) -> None:
+        self._last[key] = None
+        self._cancelled.add(key)
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        """Apply what was noted through conn, then start afresh."""
+        if self._cancelled:
+            await cancel_many(conn, self._cancelled)
+        timers = [t for t in self._last.values() if t is not None]
+        if timers:
+            await schedule_many(conn, timers)
+        self._last, self._cancelled = {}, set()
 
 
 # SKIP LOCKED: several workers share the table, each taking rows no other holds.

@@ -1,7 +1,9 @@
 """API benchmark: case writes beside a trivial route, progress reads over a large store, and projection lag.
 
-Everything goes through real HTTP on loopback to `python -m backend.cli serve`, started
-here on a schema of its own (dropped at the end). The load comes from a separate
+Everything goes through real HTTP on loopback to `python -m backend.cli serve
+--no-consumers`, with a `citypass worker` beside it for the consumers and timers
+(DESIGN.md's production shape; `--single` runs them inside `serve`), started here on
+a schema of its own (dropped at the end). The load comes from a separate
 process (bench/api_load.py). The last line printed is one JSON object holding every
 figure; BENCHMARKS.md says what they mean.
 """
@@ -36,9 +38,10 @@ from backend.store.recorder import EventRecorder
 from bench import api_load
 from bench.api_fill import FILL_PASSWORD, fill_store
 from bench.api_server import CpuMeter, positions, prepare, served, stat, wait_caught_up
-from projections.case_secrets import hash_query_password
+from projections.case_secrets import QueryPasswords
 
 ROOT = Path(__file__).resolve().parent.parent
+hash_query_password = QueryPasswords(dev_data_keys()).hash  # under the dev server's keys, as it hashes
 MACHINE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL_RATIO = 0.25
 GOAL_PROGRESS_P99_MS = 10.0
@@ -131,6 +134,7 @@ def write_phases(run: Run, meter: CpuMeter, gen: ProcessPoolExecutor, setup: api
             "ratio_vs_trivial": w_rate / t_rate if t_rate else 0.0,
             "server_cpu_ms_per_trivial": t_cpu,
             "server_cpu_ms_per_write": w_cpu,
+            "worker_cpu_ms_per_write": 1000 * writes["worker_cores"] / w_rate if w_rate else float("nan"),
             "cpu_trivial": _cores(trivial),
             "cpu_writes": _cores(writes),
             "latency_ms": {a: _spread(v) for a, v in {**trivial["latencies"], **writes["latencies"]}.items()},
@@ -169,7 +173,7 @@ def write_phases(run: Run, meter: CpuMeter, gen: ProcessPoolExecutor, setup: api
         server_cpu_ms_per_trivial=chosen["server_cpu_ms_per_trivial"],
         server_cpu_ms_per_write=chosen["server_cpu_ms_per_write"],
     )
-    # The same path without the 受理: what a write costs when no 查询密码 is hashed.
+    # The same path without the 受理: submit and 预审 alone, the commands any case starts with.
     clients = max(run.args.clients)
     intake = closed(run, meter, gen, setup, "intake", clients, warmup=run.args.write_warmup)
     rate = sum(intake["counts"].get(a, 0) for a in WRITES) / intake["seconds"]
@@ -194,25 +198,26 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def _cores(result: dict[str, Any]) -> dict[str, float]:
-    keys = ("client_cores", "server_cores", "postgres_cores", "machine_busy_cores")
+    keys = ("client_cores", "server_cores", "worker_cores", "postgres_cores", "machine_busy_cores")
     return {k: round(result[k], 2) for k in keys}
 
 
 def _cpu_note(result: dict[str, Any]) -> str:
     others = result["machine_busy_cores"] - result["client_cores"] - result["server_cores"]
-    others -= result["postgres_cores"]
+    others -= result["postgres_cores"] + result["worker_cores"]
     return (
         f"cores: client {result['client_cores']:.2f}, server {result['server_cores']:.2f}, "
-        f"postgres {result['postgres_cores']:.2f}, rest of machine {max(others, 0):.2f}"
+        f"worker {result['worker_cores']:.2f}, postgres {result['postgres_cores']:.2f}, "
+        f"rest of machine {max(others, 0):.2f}"
     )
 
 
-def scrypt_ms(rounds: int = 10) -> float:
-    """CPU milliseconds of one 查询密码 hash: process time, so other jobs on the machine do not count."""
+def password_hash_us(rounds: int = 20_000) -> float:
+    """CPU microseconds of one 查询密码 hash: process time, so other jobs on the machine do not count."""
     started = time.process_time()
     for _ in range(rounds):
         hash_query_password("123456")
-    return (time.process_time() - started) / rounds * 1000
+    return (time.process_time() - started) / rounds * 1e6
 
 
 async def fill(run: Run) -> list[str]:
@@ -340,8 +345,9 @@ def measure(run: Run) -> None:
     args, fig = run.args, run.figures
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         files = Path(tmp) / "files"
-        with served(run.db_url, run.schema, args.workers, files) as server:
-            meter = CpuMeter(server.process.pid, run.postmaster_pid)
+        with served(run.db_url, run.schema, args.workers, files, split=not args.single) as server:
+            worker_pid = server.worker.pid if server.worker else None
+            meter = CpuMeter(server.process.pid, run.postmaster_pid, worker_pid)
             with run.phase("fill"):  # the server's consumers follow the fill as it goes
                 case_ids = asyncio.run(fill(run))
             finished: dict[str, float] = {}
@@ -364,7 +370,8 @@ def measure(run: Run) -> None:
                 fig["catch_up_s"],
                 "s",
                 "; ".join(f"{k} {v:,.0f}/s" for k, v in fig["catch_up_events_per_s"].items())
-                + f"; server {fig['catch_up_cpu']['server_cores']:.2f} cores meanwhile",
+                + f"; server {fig['catch_up_cpu']['server_cores']:.2f}, "
+                + f"worker {fig['catch_up_cpu']['worker_cores']:.2f} cores meanwhile",
             )
             setup = prepare(server, run.db_url, run.schema)
             context = multiprocessing.get_context("spawn")
@@ -394,19 +401,11 @@ def measure(run: Run) -> None:
 
 
 def summary(run: Run) -> None:
-    """What the 查询密码's scrypt costs the writes, and the CPU each request kind takes."""
+    """What the 查询密码's hash costs the writes, and the CPU each request kind takes."""
     fig = run.figures
-    fig["scrypt_ms"] = scrypt_ms()
-    writes = fig[f"writes_{fig['write_best_clients']}"]
-    accepts = writes["latency_ms"].get("accept", {}).get("n", 0) / run.args.seconds
-    server_cores = writes["cpu_writes"]["server_cores"]
-    fig["scrypt_share_of_server_cpu"] = (
-        accepts * fig["scrypt_ms"] / 1000 / server_cores if server_cores else 0.0
-    )
+    fig["password_hash_us"] = password_hash_us()
     print(
-        f"\nscrypt (n=2^14, r=8): {fig['scrypt_ms']:.0f} ms of CPU per 查询密码, one per 受理; "
-        f"{100 * fig['scrypt_share_of_server_cpu']:.0f}% of the server's CPU in the write phase "
-        f"({accepts:.1f} accepts/s{'' if writes['steady'] else '; the window was not steady, so rough'}).\n"
+        f"\n查询密码 hash (HMAC-SHA256): {fig['password_hash_us']:.1f} µs of CPU, one per 受理.\n"
         f"Server CPU per request: /livez {fig['server_cpu_ms_per_trivial']:.2f} ms, "
         f"write (mix) {fig['server_cpu_ms_per_write']:.1f} ms, "
         f"write without 受理 {fig['intake']['server_cpu_ms_per_write']:.1f} ms, "
@@ -471,6 +470,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers", type=int, default=1, help="the server's HTTP workers (default 1, its own)"
     )
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="consumers and timers inside the API process (`serve`), not in a `citypass worker` of their own",
+    )
     parser.add_argument("--catch-up-timeout", type=float, default=900, help="seconds to wait for consumers")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--database-url", default=None, help=f"PostgreSQL to use (default {MACHINE_URL})")
@@ -502,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         clients=args.clients,
         progress_clients=args.progress_clients,
         server_workers=args.workers,
+        shape="single" if args.single else "split",
         database="embedded" if args.embedded else "machine",
     )
     print(

@@ -44,7 +44,7 @@ from domain.personal import Address, IdNumber, PersonName, Phone, id_check_char
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "backend" / "catalogue" / "changsha_430100.json"
 REGION = "430100"
-# One scrypt hash for every filled case: hashing ~80,000 passwords at ~75 ms each would take hours.
+# One 查询密码 for every filled case: the reads never need another.
 FILL_PASSWORD = "000000"
 
 _SURNAMES = (

@@ -66,6 +66,7 @@ class CpuSample:
     postgres: dict[int, float]  # of the PostgreSQL serving us: its postmaster and every backend
     busy: float  # the machine's busy and total CPU seconds, all cores
     total: float
+    worker: dict[int, float]  # of the `citypass worker` (consumers and timers), when they run apart
 
 
 class CpuMeter:
@@ -75,13 +76,14 @@ class CpuMeter:
     A process that exits inside the window loses its share, so figures err low, never high.
     """
 
-    def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
-        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+    def __init__(self, server_pid: int, postmaster_pid: int | None, worker_pid: int | None = None) -> None:
+        self.server_pid, self.postmaster_pid, self.worker_pid = server_pid, postmaster_pid, worker_pid
 
     def sample(self) -> CpuSample:
         processes = _processes()
         server = _descendants(self.server_pid, processes)
         pg = _descendants(self.postmaster_pid, processes) if self.postmaster_pid else set()
+        worker = _descendants(self.worker_pid, processes) if self.worker_pid else set()
         cpu = [int(v) / _TICK for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = cpu[3] + cpu[4]
         return CpuSample(
@@ -90,6 +92,7 @@ class CpuMeter:
             {p: processes[p][1] for p in pg},
             sum(cpu) - idle,
             sum(cpu),
+            {p: processes[p][1] for p in worker},
         )
 
     def over(
@@ -118,6 +121,7 @@ class CpuMeter:
         return {
             "server_cores": used(first.server, last.server),
             "postgres_cores": used(first.postgres, last.postgres),
+            "worker_cores": used(first.worker, last.worker),
             "machine_busy_cores": machine * (os.cpu_count() or 1),
         }
 
@@ -130,6 +134,7 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    worker: subprocess.Popen[bytes] | None = None  # `citypass worker`, when consumers run apart
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -142,8 +147,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(db_url: str, schema: str, workers: int, files: Path) -> Iterator[Server]:
-    """`python -m backend.cli serve` with the stock settings, on its own schema and a free port."""
+def served(db_url: str, schema: str, workers: int, files: Path, *, split: bool) -> Iterator[Server]:
+    """The server with the stock settings, on its own schema and a free port.
+
+    `split` is DESIGN.md's production shape: `serve --no-consumers` for HTTP and one
+    `citypass worker` for the consumers and timers; otherwise `serve` runs everything.
+    """
     port = free_port()
     log_path = files.parent / f"server-{port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYPASS_")}
@@ -154,20 +163,35 @@ def served(db_url: str, schema: str, workers: int, files: Path) -> Iterator[Serv
         CITYPASS_FILES_DIR=str(files),
         CITYPASS_WORKERS=str(workers),
     )
+    serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
+    processes: list[subprocess.Popen[bytes]] = []
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        processes.append(
+            subprocess.Popen(
+                [*serve, *(["--no-consumers"] if split else [])],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    if split:
+        with (files.parent / f"worker-{port}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "backend.cli", "worker"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    server = Server(f"http://127.0.0.1:{port}", processes[0], log_path, processes[1] if split else None)
     try:
         deadline = time.monotonic() + 60
         while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
+            if (gone := next((p for p in processes if p.poll() is not None), None)) is not None:
+                raise RuntimeError(f"{gone.args} exited with {gone.returncode}:\n{server.log_tail()}")
             try:
                 if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
                     break
@@ -178,12 +202,14 @@ def served(db_url: str, schema: str, workers: int, files: Path) -> Iterator[Serv
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def wait_caught_up(server: Server, timeout: float, finished: dict[str, float] | None = None) -> float:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import base64
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
+import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
@@ -26,8 +30,54 @@ EXCLUDE_FROM_AUTH = "exclude_from_auth"
 # Handlers take the caller as `principal: CurrentPrincipal`; the name is what injects it.
 CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+# Async, so litestar calls them on the event loop instead of sending each to a worker thread.
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 ScopeKind = Literal["department", "hall", "region"]
+
+
+class _Lifetime(msgspec.Struct):
+    exp: float
+
+
+_LIFETIME = msgspec.json.Decoder(_Lifetime)
+
+
+class VerifiedTokens:
+    """The principals of tokens that passed verification, each kept until its own `exp`.
+
+    A token's signature, issuer and claims cannot change, so only its lifetime needs
+    checking again: a kept token answers without a signature check, an expired one is
+    dropped and decoded afresh, which refuses it. Bounded; the least recently used go first.
+    A revocation list (by `jti`), once there is one, must be asked on every request, kept or not.
+    """
+
+    def __init__(self, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self._size, self._clock = size, clock
+        self._kept: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        kept = self._kept.get(token)
+        if kept is None:
+            return None
+        principal, expires = kept
+        if self._clock() >= expires:  # as pyjwt decides: valid while now < exp
+            del self._kept[token]
+            return None
+        self._kept.move_to_end(token)
+        return principal
+
+    def keep(self, token: str, principal: Principal) -> None:
+        """Only for a token decode_token has just accepted, so its payload is the signed one."""
+        payload = token.split(".")[1]  # header.payload.signature
+        try:
+            claims = _LIFETIME.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            expires = int(claims.exp)  # pyjwt truncates a fractional exp the same way
+        except (ValueError, OverflowError, msgspec.DecodeError):
+            return  # not kept: decoded again next time
+        self._kept[token] = (principal, expires)
+        self._kept.move_to_end(token)
+        if len(self._kept) > self._size:
+            self._kept.popitem(last=False)
 
 
 class BearerAuthMiddleware(ASGIMiddleware):
@@ -36,9 +86,12 @@ class BearerAuthMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
     exclude_opt_key = EXCLUDE_FROM_AUTH
 
-    def __init__(self, config: ApiConfig, public_prefixes: Sequence[str] = ()) -> None:
+    def __init__(
+        self, config: ApiConfig, public_prefixes: Sequence[str] = (), *, tokens: VerifiedTokens | None = None
+    ) -> None:
         self._config = config
         self._public_prefixes = tuple(public_prefixes)
+        self._tokens = tokens or VerifiedTokens()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         # CORS preflights never carry credentials, so they cannot be asked for them.
@@ -58,11 +111,16 @@ class BearerAuthMiddleware(ASGIMiddleware):
                 "expected 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="invalid_request"'},
             )
+        token = token.strip()
+        if (kept := self._tokens.get(token)) is not None:
+            return kept
         try:
-            return decode_token(self._config, token.strip())
+            principal = decode_token(self._config, token)
         except TokenError as exc:
             challenge = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="{exc}"'
             raise NotAuthorizedException(str(exc), headers={"WWW-Authenticate": challenge}) from exc
+        self._tokens.keep(token, principal)
+        return principal
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -85,7 +143,7 @@ def require_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
     names = ", ".join(sorted(allowed))
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if current_principal(connection).role not in allowed:
             raise PermissionDeniedException(f"requires role {names}")
 
@@ -112,7 +170,7 @@ def require_path_scope(kind: ScopeKind, param: str | None = None) -> Guard:
     """Guard: the path parameter `param` (default: `kind`) must lie in the caller's scope."""
     name = param or kind
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         value = str(connection.path_params[name])
         require_scope(current_principal(connection), **{kind: value})
 

@@ -1,7 +1,7 @@
 """The case progress read model: one row per case, its timeline, and the queries citizens and staff read.
 
 Personal data never lands here in the clear: the applicant is kept as masked display
-values plus a one-way key (一人一档), and the 查询密码 only as its scrypt hash. Times
+values plus a one-way key (一人一档), and the 查询密码 only as its keyed hash. Times
 come from the events, never from now(), so a rebuild gives identical rows; deadlines
 and lights are computed at query time (see projections.case_deadlines).
 """
@@ -108,19 +108,21 @@ class CaseProgressProjection:
         )
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
-        facts: dict[UUID, CaseFacts] = {}
+        # A batch in four statements at most, whatever its size: the facts of the cases it
+        # continues in one query, then new cases, timeline entries and case rows each in one
+        # executemany. Rows end as handling the events one at a time would leave them.
+        facts = await _continued_facts(conn, suffix, envelopes)
         # (current step, version, time) per case; the step is None while only staff-internal
         # events came in, which leaves the stored one as it was (see below).
         steps: dict[UUID, tuple[str | None, int, datetime]] = {}
+        receipts: dict[UUID, tuple[str | None, str | None]] = {}  # the last acceptance's, per case
+        new_cases: list[tuple[Any, ...]] = []
         timeline: list[tuple[Any, ...]] = []
         for envelope in envelopes:
             event, case_id = envelope.event, envelope.originator_id
             if isinstance(event, Case.Submitted):
-                await _insert_case(conn, suffix, case_id, event)
+                new_cases.append(_case_row(case_id, event))
                 facts[case_id] = CaseFacts()
-            elif case_id not in facts:
-                raw = await conn.fetchval(f"SELECT facts FROM cases{suffix} WHERE case_id = $1", case_id)
-                facts[case_id] = decode_facts(raw)
             label = fold(facts[case_id], event)
             internal = isinstance(event, INTERNAL_EVENTS)
             # The current step is what the applicant reads (in the anonymous lookup too): a
@@ -144,35 +146,66 @@ class CaseProgressProjection:
             )
             terms = getattr(event, "acceptance", None)
             if terms is not None:
-                await conn.execute(
-                    f"UPDATE cases{suffix} SET receipt_number = $2, query_password_hash = $3 "
-                    "WHERE case_id = $1",
-                    case_id,
-                    terms.receipt_number,
-                    terms.query_password_hash,
-                )
+                receipts[case_id] = (terms.receipt_number, terms.query_password_hash)
+        if new_cases:
+            await conn.executemany(_INSERT_CASE.format(suffix=suffix), new_cases)
         await conn.executemany(
             f"INSERT INTO case_timeline{suffix} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", timeline
         )
         await conn.executemany(
             f"UPDATE cases{suffix} SET status = $2, status_label = $3, accepted_on = $4, facts = $5::jsonb, "
-            "current_step = coalesce($6, current_step), version = $7, updated_at = $8 WHERE case_id = $1",
+            "current_step = coalesce($6, current_step), version = $7, updated_at = $8, "
+            # $9: whether an acceptance came in this batch; only then are the receipt and hash set.
+            "receipt_number = CASE WHEN $9 THEN $10 ELSE receipt_number END, "
+            "query_password_hash = CASE WHEN $9 THEN $11 ELSE query_password_hash END "
+            "WHERE case_id = $1",
             [
-                (cid, f.status.value, f.status.label, f.accepted_on, encode_facts(f).decode(), *steps[cid])
+                (
+                    cid,
+                    f.status.value,
+                    f.status.label,
+                    f.accepted_on,
+                    encode_facts(f).decode(),
+                    *steps[cid],
+                    cid in receipts,
+                    *receipts.get(cid, (None, None)),
+                )
                 for cid, f in facts.items()
             ],
         )
 
 
-async def _insert_case(conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any) -> None:
+async def _continued_facts(
+    conn: asyncpg.Connection, suffix: str, envelopes: Sequence[Any]
+) -> dict[UUID, CaseFacts]:
+    """The stored facts of each case whose first event in the batch is not its submission."""
+    first: dict[UUID, Any] = {}
+    for envelope in envelopes:
+        first.setdefault(envelope.originator_id, envelope.event)
+    continued = [cid for cid, event in first.items() if not isinstance(event, Case.Submitted)]
+    if not continued:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT case_id, facts FROM cases{suffix} WHERE case_id = ANY($1::uuid[])", continued
+    )
+    stored = {r["case_id"]: r["facts"] for r in rows}
+    # A case without a row folds from empty facts, and its UPDATE finds nothing, as before.
+    return {cid: decode_facts(stored.get(cid)) for cid in continued}
+
+
+_INSERT_CASE = (
+    "INSERT INTO cases{suffix} (case_id, number, item_code, applicant_kind, applicant_key, "
+    "applicant_name, applicant_id, applicant_phone, submitter, submitted_at, status, status_label, "
+    "current_step, facts, version, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '提交申请', '{{}}', 1, $10)"
+)
+
+
+def _case_row(case_id: UUID, event: Any) -> tuple[Any, ...]:
     applicant: Applicant = event.applicant
     # An enterprise's name and 统一社会信用代码 are public (公示): `mask` leaves a credit code whole.
     name = applicant.name if isinstance(applicant, Enterprise) else mask(applicant.name)
-    await conn.execute(
-        f"INSERT INTO cases{suffix} (case_id, number, item_code, applicant_kind, applicant_key, "
-        "applicant_name, applicant_id, applicant_phone, submitter, submitted_at, status, status_label, "
-        "current_step, facts, version, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '提交申请', '{}', 1, $10)",
+    return (
         case_id,
         event.number,
         event.item_code,

@@ -7,8 +7,10 @@ catalogue read model. This is what the API may import.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -19,8 +21,8 @@ from projections.case_deadlines import CalendarProvider, Clock, DeadlineView, co
 from projections.case_deadlines import today_in_beijing as _today
 from projections.case_facts import decode_facts, marked_departments, render_label
 from projections.case_facts import next_steps as _next_steps
-from projections.case_secrets import DUMMY_HASH, verify_query_password
-from projections.catalogue import PoolSource, department_names
+from projections.case_secrets import QueryPasswords
+from projections.catalogue import CATALOGUE_STAMP, DepartmentNames, PoolSource, department_names
 
 
 class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,15 +86,44 @@ _SELECT = (
 )
 
 
-class CaseQueries:
-    """Citizen, staff and anonymous views of cases; calendar and clock are injected for the deadlines."""
+# The progress of one case: its row, the timeline as an array (one round trip), and the catalogue's
+# stamp, which says whether the departments' names kept from an earlier read still hold.
+_LINE = ("version", "at", "label", "internal", "actor_role", "actor_name", "channel")
+_PROGRESS = (
+    "SELECT c.*, coalesce(ci.spec -> 'promised_limit', cb.spec -> 'target') AS catalogue_limit, "
+    f"{CATALOGUE_STAMP} AS catalogue_stamp, "
+    f"ARRAY(SELECT ({', '.join('t.' + n for n in _LINE)}) FROM case_timeline t "
+    "WHERE t.case_id = c.case_id ORDER BY t.version) AS timeline "
+    "FROM cases c LEFT JOIN catalogue_items ci ON ci.code = c.item_code "
+    "LEFT JOIN catalogue_bundles cb ON cb.code = c.item_code "
+)
 
-    def __init__(self, pool: PoolSource, calendar: CalendarProvider, clock: Clock) -> None:
+
+class CaseQueries:
+    """Citizen, staff and anonymous views of cases; calendar and clock are injected for the deadlines.
+
+    `passwords` (keyed by the data keys) is needed only by the anonymous lookup.
+    """
+
+    def __init__(
+        self,
+        pool: PoolSource,
+        calendar: CalendarProvider,
+        clock: Clock,
+        *,
+        passwords: QueryPasswords | None = None,
+    ) -> None:
         self._pool, self._calendar, self._clock = pool, calendar, clock
+        self._passwords = passwords
 
     @property
     def pool(self) -> asyncpg.Pool:
         return self._pool if isinstance(self._pool, asyncpg.Pool) else self._pool()
+
+    @functools.cached_property
+    def _department_names(self) -> DepartmentNames:
+        """Per instance, as each instance may read another database."""
+        return DepartmentNames()
 
     async def my_cases(self, subject: str) -> list[CaseSummary]:
         """The cases the account submitted, newest first."""
@@ -107,13 +138,20 @@ class CaseQueries:
         return await self._summaries(rows)
 
     async def progress(self, case: UUID | str) -> CaseProgress | None:
-        """By case id or 办件编号."""
-        row = await self._find(case)
+        """By case id or 办件编号, in one query; the departments' names are kept between reads."""
+        try:
+            key: UUID | str = case if isinstance(case, UUID) else UUID(case)
+        except ValueError:
+            key = case
+        where = "WHERE c.case_id = $1" if isinstance(key, UUID) else "WHERE c.number = $1"
+        row = await self.pool.fetchrow(_PROGRESS + where, key)
         if row is None:
             return None
         facts = decode_facts(row["facts"])
-        lines = await self._timeline(row["case_id"])
-        names = await self._names([row["current_step"], *(line["label"] for line in lines)])
+        lines = [dict(zip(_LINE, line, strict=True)) for line in row["timeline"]]
+        labels = [row["current_step"], *(line["label"] for line in lines)]
+        codes = set().union(*map(marked_departments, labels))
+        names = await self._department_names.of(self.pool, codes, row["catalogue_stamp"])
         return CaseProgress(
             case=self._summary(row, names),
             submitter=row["submitter"],
@@ -126,9 +164,12 @@ class CaseQueries:
 
     async def anonymous_progress(self, receipt_number: str, password: str) -> AnonymousProgress | None:
         """None for an unknown receipt and for a wrong password alike, after the same work."""
+        if self._passwords is None:
+            raise RuntimeError("CaseQueries was built without passwords, so it cannot look up anonymously")
         row = await self.pool.fetchrow(_SELECT + "WHERE c.receipt_number = $1", receipt_number)
-        stored = DUMMY_HASH if row is None else row["query_password_hash"]
-        if not verify_query_password(password, stored) or row is None:
+        # verify(None) checks a dummy hash, so an unknown receipt costs what a wrong password costs.
+        stored = None if row is None else row["query_password_hash"]
+        if not self._passwords.verify(password, stored) or row is None:
             return None
         lines = [line for line in await self._timeline(row["case_id"]) if not line["internal"]]
         names = await self._names([row["current_step"], *(line["label"] for line in lines)])
@@ -145,13 +186,6 @@ class CaseQueries:
                 PublicStep(at=line["at"], label=render_label(line["label"], names)) for line in lines
             ),
         )
-
-    async def _find(self, case: UUID | str) -> asyncpg.Record | None:
-        try:
-            case_id = case if isinstance(case, UUID) else UUID(case)
-        except ValueError:
-            return await self.pool.fetchrow(_SELECT + "WHERE c.number = $1", case)
-        return await self.pool.fetchrow(_SELECT + "WHERE c.case_id = $1", case_id)
 
     async def _timeline(self, case_id: UUID) -> list[asyncpg.Record]:
         """The stored lines, their labels still marking departments by code."""
@@ -189,5 +223,5 @@ class CaseQueries:
         )
 
 
-def _entry(line: asyncpg.Record, names: Mapping[str, str]) -> TimelineEntry:
-    return TimelineEntry(**{**dict(line), "label": render_label(line["label"], names)})
+def _entry(line: Mapping[str, Any], names: Mapping[str, str]) -> TimelineEntry:
+    return TimelineEntry(**{**line, "label": render_label(line["label"], names)})

@@ -6,10 +6,11 @@ need. Times come from the events, never from now(), so a rebuild gives identical
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
@@ -30,7 +31,8 @@ class CatalogueProjection:
 
     name: str = "catalogue"
     topics: frozenset[str] | None = CATALOGUE_TOPICS
-    tables: Sequence[str] = ("catalogue_items", "catalogue_bundles", "catalogue_versions")
+    tables: Sequence[str] = ("catalogue_items", "catalogue_bundles", "catalogue_versions", "catalogue_stamp")
+    schema_version: int = 2  # 2: catalogue_stamp, which readers keeping entries check
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         for entry in ("items", "bundles"):
@@ -71,6 +73,21 @@ class CatalogueProjection:
         )
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS catalogue_versions_code{suffix} ON catalogue_versions{suffix} (code)"
+        )
+        # One row: how many catalogue events this generation applied, so a reader can tell in one
+        # cheap read whether anything changed. The suffix makes a swap to a rebuilt one a change too.
+        await conn.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS catalogue_stamp{suffix} (
+                generation text   NOT NULL,
+                changes    bigint NOT NULL
+            )
+            """
+        )
+        await conn.execute(
+            f"INSERT INTO catalogue_stamp{suffix} SELECT $1::text, 0 "
+            f"WHERE NOT EXISTS (SELECT FROM catalogue_stamp{suffix})",
+            suffix,
         )
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
@@ -120,6 +137,8 @@ class CatalogueProjection:
                 reason,
                 at,
             )
+        if envelopes:
+            await conn.execute(f"UPDATE catalogue_stamp{suffix} SET changes = changes + $1", len(envelopes))
 
 
 def _columns(spec: ServiceItemSpec | BundleSpec) -> tuple[Any, ...]:
@@ -212,13 +231,53 @@ class BundleGuide(msgspec.Struct, frozen=True, kw_only=True):
 PoolSource: TypeAlias = asyncpg.Pool | Callable[[], asyncpg.Pool]
 _ITEM = msgspec.json.Decoder(ServiceItemSpec)
 _BUNDLE = msgspec.json.Decoder(BundleSpec)
+T = TypeVar("T")
+
+# Moves exactly when the catalogue read model does: each catalogue event applied, and each swap
+# to a rebuilt generation. A subquery, so that other reads can carry it along.
+CATALOGUE_STAMP = "(SELECT generation || ':' || changes FROM catalogue_stamp)"
+
+
+class _Kept:
+    """What was read from the catalogue views, kept while the stamp stays where it was read at.
+
+    A value is read after the stamp it is filed under, so it is never older than that stamp; a
+    reader that finds the stamp moved drops everything. So nothing is served that a read of the
+    views at the same moment would not give, and the catalogue, which changes rarely, costs one
+    small query per use instead of the entry's. Codes come from callers, so misses are kept too,
+    but never more than `at_most` values: past that, everything is dropped and read again.
+    """
+
+    def __init__(self, at_most: int = 4096) -> None:
+        self.at_most = at_most
+        self.stamp: str | None = None
+        self.values: dict[Hashable, Any] = {}
+
+    async def get(self, pool: asyncpg.Pool, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        stamp = await pool.fetchval("SELECT " + CATALOGUE_STAMP)
+        if stamp != self.stamp:
+            self.stamp, self.values = stamp, {}
+        if key in self.values:
+            kept: T = self.values[key]
+            return kept
+        value = await read()
+        if self.stamp == stamp:  # else another reader saw another stamp meanwhile: keep nothing
+            if len(self.values) >= self.at_most:
+                self.values = {}
+            self.values[key] = value
+        return value
 
 
 class CatalogueQueries:
-    """Reads the views; takes a pool, or a callable giving one (the runtime creates it only at start-up)."""
+    """Reads the views; takes a pool, or a callable giving one (the runtime creates it only at start-up).
+
+    Entries (`service`, `bundle`, `item_departments`) are kept per instance until the catalogue
+    changes; the lists and pages are read afresh each time.
+    """
 
     def __init__(self, pool: PoolSource) -> None:
         self._pool = pool
+        self._kept = _Kept()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -254,6 +313,16 @@ class CatalogueQueries:
         return ServicePage(items=[_summary(r) for r in rows], total=total, page=page, size=size)
 
     async def service(self, code: str) -> ServiceGuide | None:
+        return await self._kept.get(self.pool, ("service", code), lambda: self._service(code))
+
+    async def bundle(self, code: str) -> BundleGuide | None:
+        return await self._kept.get(self.pool, ("bundle", code), lambda: self._bundle(code))
+
+    async def item_departments(self) -> Mapping[str, str]:
+        """The department code of every active single item."""
+        return await self._kept.get(self.pool, "item_departments", self._item_departments)
+
+    async def _service(self, code: str) -> ServiceGuide | None:
         row = await self.pool.fetchrow(
             "SELECT version, status, spec, updated_at FROM catalogue_items WHERE code = $1", code
         )
@@ -285,7 +354,7 @@ class CatalogueQueries:
         )
         return [_bundle_summary(r) for r in rows]
 
-    async def bundle(self, code: str) -> BundleGuide | None:
+    async def _bundle(self, code: str) -> BundleGuide | None:
         row = await self.pool.fetchrow(
             "SELECT version, status, spec, updated_at, children FROM catalogue_bundles WHERE code = $1", code
         )
@@ -302,6 +371,12 @@ class CatalogueQueries:
             updated_at=row["updated_at"],
             children=[by_code[c] for c in row["children"] if c in by_code],
         )
+
+    async def _item_departments(self) -> Mapping[str, str]:
+        rows = await self.pool.fetch(
+            "SELECT code, department_code FROM catalogue_items WHERE status = 'active'"
+        )
+        return MappingProxyType({r["code"]: r["department_code"] for r in rows})
 
     async def _versions(
         self, code: str, entry: str, decoder: msgspec.json.Decoder[Any]
@@ -326,12 +401,12 @@ class CatalogueQueries:
 
 # Each entry carries its department whole, so the names need no table of their own. An entry
 # revised later wins, so a department renamed in the catalogue reads by its new name.
-_DEPARTMENT_NAMES = """
+_NAMED = """
     SELECT DISTINCT ON (code) code, name FROM (
         SELECT department_code AS code, spec #>> '{department,name}' AS name, updated_at FROM catalogue_items
         UNION ALL
         SELECT department_code, spec #>> '{lead_department,name}', updated_at FROM catalogue_bundles
-    ) AS named WHERE code = ANY($1::text[]) ORDER BY code, updated_at DESC, name
+    ) AS named WHERE $1::text[] IS NULL OR code = ANY($1::text[]) ORDER BY code, updated_at DESC, name
 """
 
 
@@ -339,7 +414,28 @@ async def department_names(pool: asyncpg.Pool, codes: Collection[str]) -> dict[s
     """The catalogue's name of each department code it knows, withdrawn entries too; others are left out."""
     if not codes:
         return {}
-    return {r["code"]: r["name"] for r in await pool.fetch(_DEPARTMENT_NAMES, list(codes))}
+    return {r["code"]: r["name"] for r in await pool.fetch(_NAMED, list(codes))}
+
+
+class DepartmentNames:
+    """The catalogue's name of every department, kept until a reader brings another CATALOGUE_STAMP.
+
+    The reader takes the stamp in its own query, so the names cost no round trip while the
+    catalogue stands still. Names read after a stamp are never older than it.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: str | None = None
+        self._names: Mapping[str, str] = {}
+
+    async def of(self, pool: asyncpg.Pool, codes: Collection[str], stamp: str) -> dict[str, str]:
+        """Like department_names, as of `stamp` or later."""
+        if not codes:
+            return {}
+        if stamp != self._stamp:
+            names = {r["code"]: r["name"] for r in await pool.fetch(_NAMED, None)}
+            self._stamp, self._names = stamp, names
+        return {c: self._names[c] for c in codes if c in self._names}
 
 
 def _summary(row: asyncpg.Record) -> ServiceSummary:

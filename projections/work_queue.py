@@ -86,82 +86,131 @@ class WorkQueueProjection:
         )
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        # A batch in four statements at most, whatever its size: its cases and their tasks
+        # read in one query, worked in memory, and written back in one executemany each.
+        # Rows end as handling the events one at a time would leave them.
+        known = await _Known.read(conn, suffix, {e.originator_id for e in envelopes})
         facts: dict[UUID, CaseFacts] = {}
+        new_cases: dict[UUID, tuple[str, str]] = {}  # number and item code of those submitted now
         for envelope in envelopes:
             event, case_id = envelope.event, envelope.originator_id
             if isinstance(event, Case.Submitted):
-                await conn.execute(
-                    f"INSERT INTO work_queue_cases{suffix} (case_id, number, item_code, facts) "
-                    "VALUES ($1, $2, $3, '{}')",
-                    case_id,
-                    event.number,
-                    event.item_code,
-                )
+                new_cases[case_id] = known.cases[case_id] = (event.number, event.item_code)
                 facts[case_id] = CaseFacts()
             elif case_id not in facts:
-                raw = await conn.fetchval(
-                    f"SELECT facts FROM work_queue_cases{suffix} WHERE case_id = $1", case_id
-                )
-                facts[case_id] = decode_facts(raw)
+                facts[case_id] = decode_facts(known.facts.get(case_id))
             case = facts[case_id]
             was_open = case.status in OPEN
             fold(case, event)
-            await _task_change(conn, suffix, case_id, event)
+            known.task_change(case_id, event)
             if was_open and case.status not in OPEN:
                 # The case closed: what its departments had not decided is no longer work to do.
-                await conn.execute(
-                    f"UPDATE work_queue{suffix} SET finished_at = $2 "
-                    "WHERE case_id = $1 AND finished_at IS NULL",
-                    case_id,
-                    event.timestamp,
-                )
-        await conn.executemany(
-            f"UPDATE work_queue_cases{suffix} SET facts = $2::jsonb WHERE case_id = $1",
-            [(cid, encode_facts(f).decode()) for cid, f in facts.items()],
-        )
-
-
-async def _task_change(conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any) -> None:
-    table = f"work_queue{suffix}"
-    if isinstance(event, Case.Routed):
-        for a in event.assignments:
-            # Routing again (after a return to the window) reopens the task at 承办.
-            await conn.execute(
-                f"INSERT INTO {table} (case_id, department, number, item_code, step, state, routed_at) "
-                f"SELECT $1, $2, number, item_code, $3, 'routed', $4 FROM work_queue_cases{suffix} "
-                "WHERE case_id = $1 ON CONFLICT (case_id, department) DO UPDATE SET step = EXCLUDED.step, "
-                "state = 'routed', claimed_by = NULL, routed_at = EXCLUDED.routed_at, finished_at = NULL",
-                case_id,
-                a.department,
-                TaskStep.UNDERTAKE.value,
-                event.timestamp,
+                known.finish_open(case_id, event.timestamp)
+        if new_cases:
+            await conn.executemany(
+                f"INSERT INTO work_queue_cases{suffix} (case_id, number, item_code, facts) "
+                "VALUES ($1, $2, $3, $4::jsonb)",
+                [(cid, *new_cases[cid], encode_facts(facts[cid]).decode()) for cid in new_cases],
             )
-        return
-    # (step, state, claimed by, finished at): approved after 批准, or rejected, the task is finished.
-    change: tuple[TaskStep, str, str | None, datetime | None] | None = None
-    match event:
-        case Case.TaskClaimed(step=step):
-            change = (step, "claimed", event.actor.id, None)
-        case Case.TaskStepApproved(step=step):
-            change = (next_step(step) or step, "routed", None, None)
-        case Case.TaskApproved(step=step):
-            change = (step, "approved", None, event.timestamp)
-        case Case.TaskRejected(step=step):
-            change = (step, "rejected", None, event.timestamp)
-        case Case.TaskReturned(step=step, to=to):
-            back = previous_step(step) if to is ReturnTarget.PREVIOUS_STEP else None
-            change = (back, "routed", None, None) if back is not None else (step, "returned", None, None)
-    if change is not None:
-        await conn.execute(
-            f"UPDATE {table} SET step = $3, state = $4, claimed_by = $5, finished_at = $6 "
-            "WHERE case_id = $1 AND department = $2",
-            case_id,
-            event.department,
-            change[0].value,
-            change[1],
-            change[2],
-            change[3],
+        if continued := [(cid, encode_facts(f).decode()) for cid, f in facts.items() if cid not in new_cases]:
+            await conn.executemany(
+                f"UPDATE work_queue_cases{suffix} SET facts = $2::jsonb WHERE case_id = $1", continued
+            )
+        if known.changed:
+            await conn.executemany(
+                f"INSERT INTO work_queue{suffix} (case_id, department, number, item_code, step, state, "
+                "claimed_by, routed_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                "ON CONFLICT (case_id, department) DO UPDATE SET step = EXCLUDED.step, "
+                "state = EXCLUDED.state, claimed_by = EXCLUDED.claimed_by, routed_at = EXCLUDED.routed_at, "
+                "finished_at = EXCLUDED.finished_at",
+                [(*key, *known.tasks[key].row()) for key in sorted(known.changed)],
+            )
+
+
+class _Task(msgspec.Struct):
+    """One department's task of a case, as the batch leaves it."""
+
+    number: str
+    item_code: str
+    step: str
+    state: str
+    claimed_by: str | None
+    routed_at: datetime
+    finished_at: datetime | None
+
+    def row(self) -> tuple[Any, ...]:
+        return msgspec.structs.astuple(self)
+
+
+class _Known:
+    """What the table holds of a batch's cases and their tasks, changed event by event in memory."""
+
+    def __init__(self) -> None:
+        self.cases: dict[UUID, tuple[str, str]] = {}  # number, item code
+        self.facts: dict[UUID, str] = {}  # as stored
+        self.tasks: dict[tuple[UUID, str], _Task] = {}
+        self.changed: set[tuple[UUID, str]] = set()
+
+    @classmethod
+    async def read(cls, conn: asyncpg.Connection, suffix: str, case_ids: set[UUID]) -> _Known:
+        rows = await conn.fetch(
+            f"SELECT b.case_id, c.number, c.item_code, c.facts, q.department, q.number, q.item_code, "
+            "q.step, q.state, q.claimed_by, q.routed_at, q.finished_at "
+            "FROM unnest($1::uuid[]) AS b(case_id) "
+            f"LEFT JOIN work_queue_cases{suffix} c ON c.case_id = b.case_id "
+            f"LEFT JOIN work_queue{suffix} q ON q.case_id = b.case_id",
+            list(case_ids),
         )
+        known = cls()
+        for case_id, number, item_code, facts, department, *task in rows:
+            if number is not None:
+                known.cases[case_id], known.facts[case_id] = (number, item_code), facts
+            if department is not None:
+                known.tasks[case_id, department] = _Task(*task)
+        return known
+
+    def task_change(self, case_id: UUID, event: Any) -> None:
+        if isinstance(event, Case.Routed):
+            if case_id not in self.cases:
+                return  # the tasks copy the case's number and item: without its row, none is made
+            for a in event.assignments:
+                # Routing again (after a return to the window) reopens the task at 承办.
+                key = (case_id, a.department)
+                step = TaskStep.UNDERTAKE.value
+                if (task := self.tasks.get(key)) is None:
+                    number, item_code = self.cases[case_id]
+                    self.tasks[key] = _Task(number, item_code, step, "routed", None, event.timestamp, None)
+                else:
+                    task.step, task.state, task.claimed_by = step, "routed", None
+                    task.routed_at, task.finished_at = event.timestamp, None
+                self.changed.add(key)
+            return
+        # (step, state, claimed by, finished at): approved after 批准, or rejected, the task is finished.
+        change: tuple[TaskStep, str, str | None, datetime | None] | None = None
+        match event:
+            case Case.TaskClaimed(step=step):
+                change = (step, "claimed", event.actor.id, None)
+            case Case.TaskStepApproved(step=step):
+                change = (next_step(step) or step, "routed", None, None)
+            case Case.TaskApproved(step=step):
+                change = (step, "approved", None, event.timestamp)
+            case Case.TaskRejected(step=step):
+                change = (step, "rejected", None, event.timestamp)
+            case Case.TaskReturned(step=step, to=to):
+                back = previous_step(step) if to is ReturnTarget.PREVIOUS_STEP else None
+                change = (back, "routed", None, None) if back is not None else (step, "returned", None, None)
+        if change is None:
+            return
+        key = (case_id, event.department)
+        if (task := self.tasks.get(key)) is not None:  # no task of that department: nothing to change
+            task.step, task.state, task.claimed_by, task.finished_at = change[0].value, *change[1:]
+            self.changed.add(key)
+
+    def finish_open(self, case_id: UUID, at: datetime) -> None:
+        for key, task in self.tasks.items():
+            if key[0] == case_id and task.finished_at is None:
+                task.finished_at = at
+                self.changed.add(key)
 
 
 # The query side.

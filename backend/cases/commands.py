@@ -8,7 +8,7 @@ from uuid import UUID
 
 from backend.cases.access import Identity, NotYourCaseError
 from backend.cases.core import CaseOutcome, CaseServiceBase
-from backend.cases.scope import Reach, load
+from backend.cases.scope import Reach, item_department
 from domain.case import (
     Actor,
     Assignment,
@@ -91,14 +91,14 @@ class CaseCommands(CaseServiceBase):
 
     async def route(self, caller: Identity, case_id: UUID, *, request_id: Rid = None) -> CaseOutcome:
         """One task per department, the item's or each bundle child's; a returned task is reopened."""
-        case = await load(self.aggregates, case_id)
-        if case.is_bundle:
-            wanted = case.bundle_assignments()
-        else:
-            departments = (await self.terms_of(case_id)).departments
-            wanted = tuple(Assignment(department=d, item_codes=(case.item_code,)) for d in departments)
+        item_departments = await self.catalogue.item_departments()
 
         def route(c: Case, a: Actor, ch: Channel, at: object) -> None:
+            if c.is_bundle:
+                wanted = c.bundle_assignments()
+            else:
+                department = item_department(c.item_code, item_departments)
+                wanted = (Assignment(department=department, item_codes=(c.item_code,)),)
             # Departments already at work keep their task; with none left the case refuses.
             due = [
                 w

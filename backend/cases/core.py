@@ -12,7 +12,6 @@ import asyncpg
 
 from backend.calendar_data import base_calendar
 from backend.cases.access import CaseNotFoundError, Identity, UnknownMaterialError, actor_of, channel_of
-from backend.cases.passwords import hash_query_password
 from backend.cases.scope import Reach, authorise, load, look_up
 from backend.cases.terms import Catalogue, ItemTerms, item_terms
 from backend.store.aggregates import AggregateStore
@@ -44,6 +43,10 @@ def outcome(case: Case) -> CaseOutcome:
     return CaseOutcome(case_id=case.id, number=case.number, status=case.status, version=case.version)
 
 
+def _cannot_hash(password: str) -> str:
+    raise RuntimeError("this case service was built without a password_hasher, so it cannot accept cases")
+
+
 class CaseServiceBase:
     def __init__(
         self,
@@ -54,19 +57,22 @@ class CaseServiceBase:
         region: str,
         clock: Callable[[], datetime],
         materials_exist: Callable[[str], bool],
-        password_hasher: Callable[[str], str] = hash_query_password,
+        password_hasher: Callable[[str], str] | None = None,
         calendar: Callable[[], WorkingCalendar] = base_calendar,
         number_pattern: str = DEFAULT_PATTERN,
         on_credit_blacklist: Callable[[Applicant], bool] = lambda _: False,
     ) -> None:
-        """`aggregates` and `pool` may be callables: the runtime creates both only at start-up."""
+        """`aggregates` and `pool` may be callables: the runtime creates both only at start-up.
+
+        `password_hasher` (QueryPasswords.hash, keyed by the data keys) is needed only to accept.
+        """
         self._aggregates = aggregates
         self._pool = pool
         self.catalogue = catalogue
         self.region = region
         self.clock = clock
         self.materials_exist = materials_exist
-        self.password_hasher = password_hasher
+        self.password_hasher = password_hasher or _cannot_hash
         self.calendar = calendar
         self.number_pattern = number_pattern
         self.on_credit_blacklist = on_credit_blacklist

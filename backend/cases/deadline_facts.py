@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from uuid import UUID
@@ -76,20 +77,31 @@ async def create_table(conn: asyncpg.Connection, suffix: str) -> None:
     )
 
 
-async def load(conn: asyncpg.Connection, suffix: str, case_id: UUID) -> DeadlineFacts | None:
-    raw = await conn.fetchval(f"SELECT facts FROM {TABLE}{suffix} WHERE case_id = $1", case_id)
-    return None if raw is None else _decode(raw)
+async def load_many(
+    conn: asyncpg.Connection, suffix: str, case_ids: Iterable[UUID]
+) -> dict[UUID, DeadlineFacts]:
+    """The facts of those cases that have them, in one query."""
+    if not (wanted := list(case_ids)):
+        return {}
+    rows = await conn.fetch(
+        f"SELECT case_id, facts FROM {TABLE}{suffix} WHERE case_id = ANY($1::uuid[])", wanted
+    )
+    return {r["case_id"]: _decode(r["facts"]) for r in rows}
 
 
-async def store(conn: asyncpg.Connection, suffix: str, facts: DeadlineFacts) -> None:
+async def store_many(conn: asyncpg.Connection, suffix: str, many: Sequence[DeadlineFacts]) -> None:
+    """Insert or replace the facts of each case, in one statement; the cases must differ."""
+    ordered = sorted(many, key=lambda f: f.case_id)  # rows locked in one order by every writer
     await conn.execute(
-        f"INSERT INTO {TABLE}{suffix} (case_id, state, due, facts) VALUES ($1, $2, $3, $4::jsonb) "
+        f"INSERT INTO {TABLE}{suffix} (case_id, state, due, facts) "
+        "SELECT case_id, state, due, facts::jsonb "
+        "FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[]) AS f(case_id, state, due, facts) "
         "ON CONFLICT (case_id) DO UPDATE SET "
         "state = EXCLUDED.state, due = EXCLUDED.due, facts = EXCLUDED.facts",
-        facts.case_id,
-        facts.state,
-        facts.due,
-        _encode(facts).decode(),
+        [f.case_id for f in ordered],
+        [f.state for f in ordered],
+        [f.due for f in ordered],
+        [_encode(f).decode() for f in ordered],
     )
 
 

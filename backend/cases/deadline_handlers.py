@@ -16,7 +16,7 @@ from uuid import UUID
 
 from backend.calendars import Aggregates
 from backend.cases.deadlines import DEEM_ACCEPTED, DUE_SOON, OVERDUE, SUPPLEMENT_OVERDUE, CalendarSource
-from backend.cases.passwords import hash_query_password, new_query_password, receipt_number_for
+from backend.cases.passwords import QueryPasswords, new_query_password, receipt_number_for
 from backend.store.aggregates import AggregateStore
 from backend.store.errors import AggregateNotFoundError
 from backend.timers import TimerHandler
@@ -30,7 +30,10 @@ Command = Callable[[Case, datetime, str], None]
 
 
 def deadline_handlers(
-    aggregates: Aggregates, clock: Callable[[], datetime], calendar: CalendarSource
+    aggregates: Aggregates,
+    clock: Callable[[], datetime],
+    calendar: CalendarSource,
+    passwords: QueryPasswords,
 ) -> dict[str, TimerHandler]:
     """The timer kinds the case deadlines consumer schedules, each to its command."""
 
@@ -60,7 +63,7 @@ def deadline_handlers(
                 Channel.SYSTEM,
                 at,
                 receipt_number=receipt_number_for(case.number),
-                query_password_hash=hash_query_password(new_query_password()),
+                query_password_hash=passwords.hash(new_query_password()),
                 request_id=request_id,
             )
 

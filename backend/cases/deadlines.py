@@ -8,6 +8,8 @@
 
 Timers are scheduled in the consumer's transaction, so each event sets them exactly once.
 Light timer keys name their deadline: a fired key stays fired, and a moved deadline is a new one.
+A batch is worked in memory: its cases' facts read in one query, then facts and timers
+written in one statement each, leaving what handling the events one by one would.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from backend.cases import deadline_facts as rows
 from backend.cases.deadline_facts import DeadlineFacts, beijing_day, end_of, start_of
 from backend.cases.terms import Catalogue
 from backend.consumers.base import Envelope
-from backend.timers import cancel, schedule
+from backend.timers import TimerChanges
 from domain.calendar import WorkingCalendar
 from domain.calendar_deadline import Duration, deadline
 from domain.case import Case
@@ -83,6 +85,29 @@ def light_keys(case_id: UUID, due: Any) -> tuple[str, str]:
     return f"{DUE_SOON}:{case_id}:{due}", f"{OVERDUE}:{case_id}:{due}"
 
 
+class _Batch:
+    """One batch's working set: its cases' facts, the timer changes, the limits looked up."""
+
+    def __init__(self, facts: dict[UUID, DeadlineFacts]) -> None:
+        self.facts = facts
+        self.changed: dict[UUID, DeadlineFacts] = {}
+        self.timers = TimerChanges()
+        # Per batch, so a revised 承诺时限 applies from the next batch, as it did per event.
+        self.limits: dict[str, Duration | None] = {}
+
+    def keep(self, facts: DeadlineFacts) -> None:
+        self.facts[facts.case_id] = self.changed[facts.case_id] = facts
+
+    async def write_facts(self, conn: asyncpg.Connection, suffix: str) -> None:
+        if self.changed:
+            await rows.store_many(conn, suffix, list(self.changed.values()))
+            self.changed = {}
+
+    async def write(self, conn: asyncpg.Connection, suffix: str) -> None:
+        await self.write_facts(conn, suffix)
+        await self.timers.write(conn)
+
+
 class CaseDeadlines:
     """Consumer of case events and published calendar years (the runner's Consumer protocol, by shape)."""
 
@@ -97,24 +122,26 @@ class CaseDeadlines:
         await rows.create_table(conn, suffix)
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope], suffix: str) -> None:
+        cases = {e.originator_id for e in envelopes if e.topic != YEAR_PUBLISHED}
+        work = _Batch(await rows.load_many(conn, suffix, cases))
         calendar: WorkingCalendar | None = None
         for envelope in envelopes:
             if calendar is None or envelope.topic == YEAR_PUBLISHED:
                 calendar = await self.calendar()  # once per batch, and afresh after a publication
             if envelope.topic == YEAR_PUBLISHED:
-                await self._republished(conn, suffix, envelope.event.year, calendar)  # type: ignore[attr-defined]
+                await self._republished(conn, suffix, work, envelope.event.year, calendar)  # type: ignore[attr-defined]
             else:
-                await self._case_event(conn, suffix, envelope.originator_id, envelope.event, calendar)
+                await self._case_event(work, envelope.originator_id, envelope.event, calendar)
+        await work.write(conn, suffix)
 
-    async def _case_event(
-        self, conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any, calendar: WorkingCalendar
-    ) -> None:
+    async def _case_event(self, work: _Batch, case_id: UUID, event: Any, calendar: WorkingCalendar) -> None:
+        timers = work.timers
         if isinstance(event, Case.Submitted):
             facts = DeadlineFacts(case_id=case_id, item_code=event.item_code)
-            await self._deem_from(conn, case_id, beijing_day(event.timestamp), calendar)
-            await rows.store(conn, suffix, facts)
+            self._deem_from(work, case_id, beijing_day(event.timestamp), calendar)
+            work.keep(facts)
             return
-        found = await rows.load(conn, suffix, case_id)
+        found = work.facts.get(case_id)
         if found is None:
             log.warning("case %s: %s without a Submitted; no timers", case_id, type(event).__name__)
             return
@@ -122,92 +149,93 @@ class CaseDeadlines:
         day = beijing_day(event.timestamp)
         match event:
             case Case.PreReviewPassed() | Case.MaterialsRequested():
-                await cancel(conn, deem_key(case_id))
+                timers.cancel(deem_key(case_id))
             case Case.MaterialsSupplemented(materials=given, outstanding=outstanding):
                 if facts.state == "intake" and not outstanding:
                     # Back with the office after a 补正: the 5 days run again from the supplement.
-                    await self._deem_from(conn, case_id, day, calendar)
+                    self._deem_from(work, case_id, day, calendar)
                 if facts.missing:
                     facts.missing = [m for m in facts.missing if m not in given]
                     if not facts.missing:
-                        await cancel(conn, supplement_key(case_id))
+                        timers.cancel(supplement_key(case_id))
             case Case.AcceptanceRefused() | Case.InstantlyApproved():
-                await cancel(conn, deem_key(case_id))
+                timers.cancel(deem_key(case_id))
                 facts.state = "closed"
             case _ if isinstance(event, _ACCEPTED):
-                await cancel(conn, deem_key(case_id))
+                timers.cancel(deem_key(case_id))
                 terms = event.acceptance
                 facts.state, facts.accepted_on = "running", terms.accepted_on
-                facts.limit = await self.limits(facts.item_code)
+                facts.limit = await self._limit(work, facts.item_code)
                 if isinstance(event, Case.AcceptedWithMissingMaterials):
                     assert terms.supplement_due is not None  # 容缺受理 always sets it
                     facts.missing = list(event.missing)
-                    await schedule(
-                        conn,
+                    timers.schedule(
                         supplement_key(case_id),
                         SUPPLEMENT_OVERDUE,
                         end_of(terms.supplement_due),
                         {"case_id": str(case_id), "due": terms.supplement_due.isoformat()},
                     )
-                await self._set_lights(conn, facts, calendar)
+                self._set_lights(work, facts, calendar)
             case Case.Suspended():
                 facts.suspensions = [*facts.suspensions, (day, None)]
-                await self._clear_lights(conn, facts)
+                self._clear_lights(work, facts)
                 facts.state = "suspended"
             case Case.Resumed():
                 start, _ = facts.suspensions[-1]
                 facts.suspensions = [*facts.suspensions[:-1], (start, day)]
                 facts.state = "running"
-                await self._set_lights(conn, facts, calendar)
+                self._set_lights(work, facts, calendar)
             case Case.ExtensionApproved(kind=kind):
                 facts.extensions = [
                     *facts.extensions,
                     Duration(kind.duration.amount, _UNITS[kind.duration.unit]),
                 ]
                 if facts.state == "running":
-                    await self._set_lights(conn, facts, calendar)
+                    self._set_lights(work, facts, calendar)
             case Case.Concluded():
                 for key in (deem_key(case_id), supplement_key(case_id)):
-                    await cancel(conn, key)
-                await self._clear_lights(conn, facts)
+                    timers.cancel(key)
+                self._clear_lights(work, facts)
                 facts.state = "closed"
             case _:
                 return  # no bearing on any deadline
-        await rows.store(conn, suffix, facts)
+        work.keep(facts)
+
+    async def _limit(self, work: _Batch, code: str) -> Duration | None:
+        if code not in work.limits:
+            work.limits[code] = await self.limits(code)
+        return work.limits[code]
 
     async def _republished(
-        self, conn: asyncpg.Connection, suffix: str, year: int, calendar: WorkingCalendar
+        self, conn: asyncpg.Connection, suffix: str, work: _Batch, year: int, calendar: WorkingCalendar
     ) -> None:
+        await work.write_facts(conn, suffix)  # the query below must see this batch's changes so far
         for facts in await rows.running_through(conn, suffix, year):
-            await self._set_lights(conn, facts, calendar)
-            await rows.store(conn, suffix, facts)
+            self._set_lights(work, facts, calendar)
+            work.keep(facts)
 
-    async def _deem_from(
-        self, conn: asyncpg.Connection, case_id: UUID, day: Any, calendar: WorkingCalendar
-    ) -> None:
+    def _deem_from(self, work: _Batch, case_id: UUID, day: Any, calendar: WorkingCalendar) -> None:
         last = deadline(day, PRE_REVIEW_LIMIT, calendar, today=day).due
-        await schedule(conn, deem_key(case_id), DEEM_ACCEPTED, end_of(last), {"case_id": str(case_id)})
+        work.timers.schedule(deem_key(case_id), DEEM_ACCEPTED, end_of(last), {"case_id": str(case_id)})
 
-    async def _set_lights(
-        self, conn: asyncpg.Connection, facts: DeadlineFacts, calendar: WorkingCalendar
-    ) -> None:
+    def _set_lights(self, work: _Batch, facts: DeadlineFacts, calendar: WorkingCalendar) -> None:
         computed = facts.compute(calendar)
         if computed is None:
             if facts.limit is None:
                 log.warning("case %s: no time limit for %s; no lights", facts.case_id, facts.item_code)
             return
         if computed.due != facts.due:
-            await self._clear_lights(conn, facts)
+            self._clear_lights(work, facts)
         facts.due, facts.provisional = computed.due, computed.provisional
         soon, late = light_keys(facts.case_id, computed.due)
         payload = {"case_id": str(facts.case_id), "deadline": computed.due.isoformat()}
         # Before acceptance when the limit is shorter than the window: it fires at once, and that is right.
         yellow_from = calendar.add_working_days(computed.due, -YELLOW_WITHIN)
-        await schedule(conn, soon, DUE_SOON, start_of(yellow_from), payload)
-        await schedule(conn, late, OVERDUE, end_of(computed.due), payload)
+        work.timers.schedule(soon, DUE_SOON, start_of(yellow_from), payload)
+        work.timers.schedule(late, OVERDUE, end_of(computed.due), payload)
 
-    async def _clear_lights(self, conn: asyncpg.Connection, facts: DeadlineFacts) -> None:
+    def _clear_lights(self, work: _Batch, facts: DeadlineFacts) -> None:
         if facts.due is not None:
             for key in light_keys(facts.case_id, facts.due):
-                await cancel(conn, key)
+                work.timers.cancel(key)
         facts.due = None

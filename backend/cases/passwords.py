@@ -1,18 +1,19 @@
-"""The 查询密码: drawn here, shown to the caller once, and kept only as its scrypt hash.
+"""The 查询密码: drawn here, shown to the caller once, and kept only as a keyed hash.
 
-The hashing itself lives in projections.case_secrets, because the anonymous progress
-lookup (the read side) verifies with it and projections may not import backend.
-One implementation, so the two sides can never disagree on the format
-'scrypt$n$r$p$salt_b64$hash_b64'.
+The hashing itself lives in projections.case_secrets (`QueryPasswords`), because the
+anonymous progress lookup (the read side) verifies with it and projections may not
+import backend. One implementation, so the two sides can never disagree on the format
+'hmac-sha256$kid$salt_b64$digest_b64': HMAC-SHA256 under a key derived from the data
+key `kid` of CITYPASS_DATA_KEYS. bootstrap builds one from the settings for both sides.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from projections.case_secrets import hash_query_password, verify_query_password
+from projections.case_secrets import QueryPasswords
 
-__all__ = ["hash_query_password", "new_query_password", "receipt_number_for", "verify_query_password"]
+__all__ = ["QueryPasswords", "new_query_password", "receipt_number_for"]
 
 
 def new_query_password() -> str:

@@ -1,25 +1,26 @@
 """Scope: which case a caller whose role may act may act on (own case, own hall, own department).
 
 Roles are checked twice: here, so the service can say "not your case" (403) before
-anything else, and again by the case itself, which is the last word.
+anything else, and again by the case itself, which is the last word. Everything is
+checked against the case loaded for the command, so a command loads its case once:
+a clerk's hall is the case's own `hall`, an officer's departments are the case's tasks
+and bundle children, or for a single item the catalogue's department for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
 from uuid import UUID
 
-from backend.cases.access import CaseNotFoundError, Identity, NotYourCaseError
-from backend.cases.terms import Catalogue, item_terms
+from backend.cases.access import CaseNotFoundError, Identity, NotYourCaseError, UnknownServiceItemError
+from backend.cases.terms import Catalogue
 from backend.store.aggregates import AggregateStore
 from backend.store.errors import AggregateNotFoundError
 from domain.case import Case, NotAuthorisedActorError, Role
 
-# The events that place a case at a hall: the first acceptance, else a submission at a window.
-_ACCEPTANCES = ("Accepted", "AcceptedWithMissingMaterials", "AcceptedOnCommitment", "InstantlyApproved")
-_TOPIC = "domain.case.aggregate:Case."
 _STAFF = (Role.CLERK, Role.OFFICER, Role.SYSTEM)
 
 
@@ -31,22 +32,15 @@ class Reach(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What was looked up before the command: the case's hall and departments."""
+    """What was looked up before the command: the department of each active catalogue item (officers)."""
 
-    hall: str | None = None
-    departments: tuple[str, ...] = ()
+    item_departments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 async def look_up(aggregates: AggregateStore, catalogue: Catalogue, case_id: UUID, caller: Identity) -> Scope:
-    """Only what this caller's role is checked against; none of it changes once set."""
-    if caller.role is Role.CLERK:
-        return Scope(hall=await _hall(aggregates, case_id))
+    """Only what the case itself cannot say; no case is read here (`aggregates`, `case_id`: unused)."""
     if caller.role is Role.OFFICER:
-        case = await load(aggregates, case_id)
-        departments = {*case.tasks, *(c.department for c in case.children)}
-        if not case.children:
-            departments.update((await item_terms(catalogue, case.item_code)).departments)
-        return Scope(departments=tuple(sorted(departments)))
+        return Scope(item_departments=await catalogue.item_departments())
     return Scope()
 
 
@@ -64,6 +58,8 @@ def authorise(
     case: Case, caller: Identity, reach: Reach, scope: Scope, department: str | None = None
 ) -> None:
     """Raise unless the caller may act on this case; `department` names the task a command is for."""
+    if not isinstance(case, Case):  # another aggregate's id: the store holds catalogue entries too
+        raise CaseNotFoundError(f"no case {case.id}")
     role = caller.role
     if role in (Role.CITIZEN, Role.AGENT):
         if reach is not Reach.APPLICANT:
@@ -73,31 +69,30 @@ def authorise(
     elif role is Role.CLERK:
         if caller.hall is None:
             raise NotYourCaseError("a clerk's token must name their hall")
-        if reach is not Reach.TRIP and scope.hall is not None and scope.hall != caller.hall:
-            raise NotYourCaseError(f"the case is handled at hall {scope.hall}, not {caller.hall}")
+        if reach is not Reach.TRIP and case.hall is not None and case.hall != caller.hall:
+            raise NotYourCaseError(f"the case is handled at hall {case.hall}, not {caller.hall}")
     elif role is Role.OFFICER:
         if reach is Reach.APPLICANT:
             return  # the case refuses an officer acting for the applicant
         if department is not None and caller.department != department:
             raise NotYourCaseError(f"only an officer of {department} may act on its task")
-        if caller.department not in scope.departments:
+        if caller.department not in departments_of(case, scope.item_departments):
             raise NotYourCaseError("the caller's department handles no part of this case")
     elif role not in _STAFF and reach is not Reach.APPLICANT:
         raise NotAuthorisedActorError(f"an actor in the role {role!s} may not do this")
 
 
-async def _hall(aggregates: AggregateStore, case_id: UUID) -> str | None:
-    stored = await aggregates.recorder.select_events(case_id)
-    if not stored:
-        raise CaseNotFoundError(f"no case {case_id}")
-    submitted_at: str | None = None
-    for record in stored:
-        name = record.topic.removeprefix(_TOPIC)
-        if name not in _ACCEPTANCES and name != "Submitted":
-            continue
-        actor: Any = aggregates.mapper.to_domain_event(record).actor  # type: ignore[attr-defined]
-        if name == "Submitted":
-            submitted_at = actor.hall if actor.role is Role.CLERK else None
-        else:
-            return actor.hall if actor.role is Role.CLERK else submitted_at
-    return submitted_at
+def departments_of(case: Case, item_departments: Mapping[str, str]) -> set[str]:
+    """Every department with a part in the case: its tasks, its bundle children, or its item's."""
+    departments = {*case.tasks, *(c.department for c in case.children)}
+    if not case.children:
+        departments.add(item_department(case.item_code, item_departments))
+    return departments
+
+
+def item_department(item_code: str, item_departments: Mapping[str, str]) -> str:
+    """The catalogue's department for an active single item; UnknownServiceItemError otherwise."""
+    try:
+        return item_departments[item_code]
+    except KeyError:
+        raise UnknownServiceItemError(f"no active service item {item_code!r} in the catalogue") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -15,11 +16,15 @@ from projections.catalogue import BundleGuide, ServiceGuide
 
 
 class Catalogue(Protocol):
-    """projections.catalogue.CatalogueQueries is the real one."""
+    """projections.catalogue.CatalogueQueries is the real one; it keeps entries till the catalogue changes."""
 
     async def service(self, code: str) -> ServiceGuide | None: ...
 
     async def bundle(self, code: str) -> BundleGuide | None: ...
+
+    async def item_departments(self) -> Mapping[str, str]:
+        """The department code of every active single item."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,10 +62,10 @@ class ServedGeneration:
     tables: tuple[str, ...]
 
 
-async def served_generation(conn: asyncpg.Connection, name: str, *, share: bool = False) -> ServedGeneration:
-    """The served generation and its shape; with share=True, held until commit so no swap happens."""
+async def served_generation(conn: asyncpg.Connection, name: str) -> ServedGeneration:
+    """The served generation and its shape (a runner reads and locks it with its batch: see batch.py)."""
     sql = "SELECT generation, schema_version, tables FROM consumer_generations WHERE consumer_name = $1"
-    row = await conn.fetchrow(sql + (" FOR SHARE" if share else ""), name)
+    row = await conn.fetchrow(sql, name)
     if row is None:
         raise LookupError(f"consumer {name!r} is not installed")
     return ServedGeneration(row["generation"], row["schema_version"], tuple(row["tables"]))
@@ -86,10 +86,10 @@ def shape_change(consumer: Consumer, served: ServedGeneration) -> str | None:
     return "; ".join(changes) or None
 
 
-async def active_generation(conn: asyncpg.Connection, name: str, *, share: bool = False) -> int:
-    """The served generation; with share=True, hold it until commit so no swap happens mid-batch."""
+async def active_generation(conn: asyncpg.Connection, name: str) -> int:
+    """The served generation."""
     sql = "SELECT generation FROM consumer_generations WHERE consumer_name = $1"
-    generation: int | None = await conn.fetchval(sql + (" FOR SHARE" if share else ""), name)
+    generation: int | None = await conn.fetchval(sql, name)
     if generation is None:
         raise LookupError(f"consumer {name!r} is not installed")
     return generation

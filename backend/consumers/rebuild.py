@@ -73,7 +73,7 @@ async def rebuild_locked(
     # The long part, batch by batch, each its own transaction: nothing is blocked.
     while True:
         async with conn.transaction():
-            result = await process_batch(conn, reader, consumer, decode, new, batch_size)
+            result = await process_batch(conn, consumer, decode, new, batch_size)
         if result.caught_up:
             break
         if time.monotonic() - reported >= _REPORT_SECONDS:
@@ -123,8 +123,11 @@ async def _swap(
         )
         if row is None or row["generation"] != old:
             raise RebuildInProgressError(f"consumer {consumer.name} changed generation during the rebuild")
-        while not (await process_batch(conn, reader, consumer, decode, new, batch_size)).caught_up:
+        while not (await process_batch(conn, consumer, decode, new, batch_size)).caught_up:
             pass
+        # The batches turned the WAL flush off for this transaction; a swap, unlike a batch,
+        # cannot be replayed from a position, so it commits durably.
+        await conn.execute("SET LOCAL synchronous_commit = on")
         old_tables = list(row["tables"])
         for base in set(old_tables) - set(tables):
             await conn.execute(f"DROP VIEW IF EXISTS {base}")

@@ -9,8 +9,8 @@ import logging
 import asyncpg
 
 from backend.consumers.base import Consumer, Decode
-from backend.consumers.batch import BatchResult, process_batch
-from backend.consumers.generations import install, served_generation, shape_change
+from backend.consumers.batch import BatchResult, process_served_batch
+from backend.consumers.generations import install
 from backend.consumers.leadership import release_lead, try_lead
 from backend.database import connect
 from backend.store.reader import EventReader
@@ -139,20 +139,17 @@ class ConsumerRunner:
     async def _step(self) -> BatchResult | None:
         """One batch into the served generation; None if that is not this code's shape (then step aside)."""
         assert self._conn is not None
-        async with self._conn.transaction():
-            # FOR SHARE: a swap to a new generation waits for this batch, and the
-            # batch after the swap reads the new generation.
-            served = await served_generation(self._conn, self.name, share=True)
-            change = shape_change(self.consumer, served)
-            result = None
-            if change is None:
-                result = await process_batch(
-                    self._conn, self.reader, self.consumer, self.decode, served.generation, self.batch_size
-                )
-        if change is not None:
-            await self._step_aside(served.generation, change)
-            return None
-        assert result is not None  # the shape fitted, so the batch ran
+        while True:
+            async with self._conn.transaction():
+                # The served generation stays served until this commits (see process_served_batch).
+                batch = await process_served_batch(self._conn, self.consumer, self.decode, self.batch_size)
+            served, result = batch.served, batch.result
+            if batch.change is not None:
+                await self._step_aside(served.generation, batch.change)
+                return None
+            if result is not None:
+                break
+            # A swap committed while the batch waited for it: read the new generation at once.
         if self._mismatch is not None:
             log.info("consumer %s: the served generation fits this code again", self.name)
             self._mismatch = None

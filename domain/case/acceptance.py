@@ -180,7 +180,7 @@ class CaseAcceptance(CaseBase):
         acceptance: Acceptance  # standard, or deemed by law (acceptance.deemed)
 
         def apply(self, aggregate: CaseAcceptance) -> None:
-            _take_effect(aggregate, self.acceptance)
+            _take_effect(aggregate, self.acceptance, self.actor)
             super().apply(aggregate)
 
     class AcceptedWithMissingMaterials(CaseBase.Event):
@@ -188,7 +188,7 @@ class CaseAcceptance(CaseBase):
         missing: tuple[str, ...]  # owed by acceptance.supplement_due
 
         def apply(self, aggregate: CaseAcceptance) -> None:
-            _take_effect(aggregate, self.acceptance)
+            _take_effect(aggregate, self.acceptance, self.actor)
             aggregate.missing_minor = frozenset(self.missing)
             super().apply(aggregate)
 
@@ -196,21 +196,23 @@ class CaseAcceptance(CaseBase):
         acceptance: Acceptance
 
         def apply(self, aggregate: CaseAcceptance) -> None:
-            _take_effect(aggregate, self.acceptance)
+            _take_effect(aggregate, self.acceptance, self.actor)
             super().apply(aggregate)
 
     class InstantlyApproved(CaseBase.Event):
         acceptance: Acceptance  # acceptance.rule_id and rule_version: the rule that decided
 
         def apply(self, aggregate: CaseAcceptance) -> None:
-            _take_effect(aggregate, self.acceptance)
+            _take_effect(aggregate, self.acceptance, self.actor)
             aggregate.conclusion = Conclusion(
                 result=ResultCode.APPROVED, concluded_at=self.timestamp, concluded_by=self.actor.id
             )
             super().apply(aggregate)
 
 
-def _take_effect(case: CaseAcceptance, acceptance: Acceptance) -> None:
+def _take_effect(case: CaseAcceptance, acceptance: Acceptance, actor: Actor) -> None:
+    if case.acceptance is None and actor.role is Role.CLERK:
+        case.hall = actor.hall  # the first acceptance places the case at the accepting clerk's hall
     case.intake = CaseStatus.ACCEPTED
     case.acceptance = acceptance
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -38,6 +39,21 @@ class Case(
     CaseIntake, CaseAcceptance, CaseHandling, CaseProcedure, CaseConclusion, CaseDelivery, CaseSupervision
 ):
     """Each stage's commands and events live in the module of that stage; see domain/case/base.py."""
+
+    # The shape of the state a snapshot holds: 2 added `hall`.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot from before `hall`, which does not say who accepted the case.
+
+        Exact until acceptance; after it, the hall of a prepared pickup (a clerk of the case's
+        hall prepared it), else the hall it was submitted at.
+        """
+        submitted_by, pickup = state["submitted_by"], state.get("pickup")
+        state["hall"] = submitted_by.hall if submitted_by.role is Role.CLERK else None
+        if state.get("acceptance") is not None and pickup is not None:
+            state["hall"] = pickup.hall
 
     @classmethod
     def submit(

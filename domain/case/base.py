@@ -80,6 +80,9 @@ class CaseBase(Aggregate):
         self.item_code = item_code
         self.catalogue_version = catalogue_version
         self.children = children  # 一件事: the child items, empty for a single item
+        # The hall that holds the case: the accepting clerk's (see CaseAcceptance), until then the
+        # hall it was submitted at, if a clerk submitted it there. None: no hall has taken it.
+        self.hall = submitted_by.hall if submitted_by.role is Role.CLERK else None
         self.form = form
         self.materials = materials  # latest source of each material
         self.processed_requests: list[str] = []

@@ -23,12 +23,13 @@ from backend.consumers.batch import process_batch
 from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
+from backend.store.personal_cipher import generate_data_key, parse_data_keys
 from backend.store.recorder import EventRecorder
 from backend.timers import TimerWorker
 from domain.case import Actor, Case, Channel, Person, Role, UploadedFile
 from domain.case.checks import BEIJING
 from domain.personal import Address, IdNumber, PersonName, Phone
-from projections.case_secrets import hash_query_password
+from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 
 FOOD = "11430100006182474N010100300000"  # 食品经营许可, 3 working days
@@ -44,6 +45,7 @@ ZHANG = Person(
     phone=Phone("13812341234"),
     address=Address.parse("湖南省长沙市岳麓区麓山南路1号"),
 )
+PASSWORDS = QueryPasswords(parse_data_keys(generate_data_key("timers")))
 
 
 def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
@@ -77,7 +79,7 @@ def submitted(when: datetime, item: str = FOOD) -> Case:
 
 def accepted(when: datetime, item: str = FOOD) -> Case:
     case = submitted(when.replace(hour=8), item)
-    secret = hash_query_password("731731")
+    secret = PASSWORDS.hash("731731")
     case.accept(CLERK, WINDOW, when, receipt_number=f"SL{case.number}", query_password_hash=secret)
     return case
 
@@ -90,10 +92,10 @@ class Harness:
         self.clock = Clock()
         self.calendars = CalendarService(store, "430100")
         self.consumer = CaseDeadlines(self.calendars.current, catalogue_limits(CatalogueQueries(pool)))
-        handlers = deadline_handlers(store, self.clock, self.calendars.current)
+        handlers = deadline_handlers(store, self.clock, self.calendars.current, PASSWORDS)
         self.worker = TimerWorker(pool, handlers, self.clock)
 
-    async def catch_up(self, consumer: Any = None) -> None:
+    async def catch_up(self, consumer: Any = None, *, batch_size: int = 50) -> None:
         consumer = consumer or self.consumer
         await ensure_installed(self.pool, consumer)
         async with self.pool.acquire() as conn:
@@ -101,7 +103,7 @@ class Harness:
             while True:
                 async with conn.transaction():
                     result = await process_batch(
-                        conn, self.recorder, consumer, self.mapper.to_domain_event, generation, 50
+                        conn, consumer, self.mapper.to_domain_event, generation, batch_size
                     )
                 if result.caught_up:
                     return

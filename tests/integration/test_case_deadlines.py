@@ -8,11 +8,11 @@ import pytest
 
 from domain.case import MaterialIssue, ResultCode, SuspensionKind, UploadedFile
 from domain.case.records import AcceptanceMode, Light
-from projections.case_secrets import hash_query_password
 from tests.integration.case_deadlines_support import (  # noqa: F401 (fixture)
     CITIZEN,
     CLERK,
     OFFICER,
+    PASSWORDS,
     WINDOW,
     Harness,
     accepted,
@@ -42,6 +42,7 @@ async def test_a_submission_not_reviewed_in_5_days_is_deemed_accepted(harness: H
     assert case.acceptance is not None and case.acceptance.deemed
     assert case.acceptance.accepted_on == date(2026, 5, 6)  # from submission (Art. 32)
     assert case.acceptance.receipt_number == f"SL{case.number}"
+    assert case.acceptance.query_password_hash.startswith("hmac-sha256$timers$")  # under the timers' keys
     assert (await harness.case(asked.id)).acceptance is None
     # Accepted from 5/6, its 3 working days (5/7, 5/8, the make-up Saturday 5/9) are gone: both lights
     # are due. The late yellow is refused (nothing appended), the red raised, the deemed timer stays fired.
@@ -63,7 +64,7 @@ async def test_missing_materials_not_supplied_in_time_end_the_case(harness: Harn
             WINDOW,
             at(2026, 5, 6),
             receipt_number=f"SL{case.number}",
-            query_password_hash=hash_query_password("731731"),
+            query_password_hash=PASSWORDS.hash("731731"),
             missing=["M03"],
             minor=["M03"],
             commitment_sha256="c" * 64,

@@ -18,7 +18,7 @@ from backend.cases.access import (
     UnknownMaterialError,
     UnknownServiceItemError,
 )
-from backend.cases.passwords import verify_query_password
+from backend.cases.passwords import QueryPasswords
 from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue, read_catalogue
 from backend.consumers import ensure_installed
@@ -26,6 +26,7 @@ from backend.consumers.batch import process_batch
 from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
+from backend.store.personal_cipher import generate_data_key, parse_data_keys
 from backend.store.recorder import EventRecorder
 from domain.case import (
     Agent,
@@ -53,6 +54,7 @@ FOOD = "11430100006182474N010100300000"  # 食品经营许可, SCJGJ
 NOW = datetime(2026, 9, 29, 10, tzinfo=BEIJING)  # a Tuesday
 FILES = {f"{n:064x}" for n in range(1, 10)}
 SHA = sorted(FILES)
+PASSWORDS = QueryPasswords(parse_data_keys(generate_data_key("2026-q")))
 
 ZHANG = Person(
     name=PersonName("张三"),
@@ -101,9 +103,7 @@ async def service(pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uu
         generation = await active_generation(conn, projection.name)
         while True:
             async with conn.transaction():
-                done = await process_batch(
-                    conn, recorder, projection, mapper.to_domain_event, generation, 100
-                )
+                done = await process_batch(conn, projection, mapper.to_domain_event, generation, 100)
             if done.caught_up:
                 break
     return CaseService(
@@ -113,6 +113,7 @@ async def service(pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uu
         region="430100",
         clock=lambda: NOW,
         materials_exist=FILES.__contains__,
+        password_hasher=PASSWORDS.hash,
     )
 
 
@@ -208,8 +209,8 @@ async def test_acceptance_returns_the_password_once(service: CaseService) -> Non
     case = await service.aggregates.get(case_id)
     assert isinstance(case, Case) and case.acceptance is not None
     stored = case.acceptance.query_password_hash
-    assert stored.startswith("scrypt$") and accepted.query_password not in stored
-    assert verify_query_password(accepted.query_password, stored)
+    assert stored.startswith("hmac-sha256$2026-q$") and accepted.query_password not in stored
+    assert PASSWORDS.verify(accepted.query_password, stored)
     replay = await service.accept(CLERK, case_id, request_id="acc-1")  # the client retried
     assert replay.query_password is None and replay.version == accepted.version
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import Mapper
 
+from backend.cases.access import Caller, UnknownServiceItemError
+from backend.cases.service import CaseService
+from backend.cases.terms import item_terms
 from backend.catalogue import DEFAULT_CATALOGUE, load_catalogue, read_catalogue
 from backend.consumers import ConsumerRunner, ensure_installed, rebuild
 from backend.consumers.batch import process_batch
@@ -20,8 +24,18 @@ from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
+from domain.case import Case, Person, Role
+from domain.case.checks import BEIJING
 from domain.catalogue import ServiceItem, item_id
-from projections.catalogue import CATALOGUE_TOPICS, CatalogueProjection, CatalogueQueries
+from domain.personal import Address, IdNumber, PersonName, Phone
+from projections.catalogue import (
+    CATALOGUE_STAMP,
+    CATALOGUE_TOPICS,
+    CatalogueProjection,
+    CatalogueQueries,
+    DepartmentNames,
+    department_names,
+)
 from tests.integration.consumer_support import head, wait_for
 
 pytestmark = pytest.mark.integration
@@ -69,9 +83,7 @@ async def catch_up(pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[u
         generation = await active_generation(conn, projection.name)
         while True:
             async with conn.transaction():
-                result = await process_batch(
-                    conn, recorder, projection, mapper.to_domain_event, generation, 7
-                )
+                result = await process_batch(conn, projection, mapper.to_domain_event, generation, 7)
             if result.caught_up:
                 return
 
@@ -207,10 +219,14 @@ async def test_rebuild_gives_identical_rows(
     await catch_up(pool, recorder, mapper)
     before = await snapshot(pool)
     assert len(before["catalogue_versions"]) == ITEMS + BUNDLES + 1
+    stamp = await pool.fetchval("SELECT " + CATALOGUE_STAMP)
+    assert stamp == f"_g1:{ITEMS + BUNDLES + 1}"  # one change per row of catalogue_versions
 
     generation = await rebuild(recorder, CatalogueProjection(), mapper.to_domain_event, batch_size=5)
     assert generation == 2
     assert await snapshot(pool) == before
+    # The same rows, but another generation: what readers kept from the old one is dropped.
+    assert await pool.fetchval("SELECT " + CATALOGUE_STAMP) == f"_g2:{ITEMS + BUNDLES + 1}"
 
 
 async def test_processes_starting_together_load_once(store: AggregateStore, pool: asyncpg.Pool) -> None:
@@ -250,3 +266,102 @@ async def test_a_live_runner_follows_the_catalogue(
 
 async def _at_head(runner: ConsumerRunner, pool: asyncpg.Pool) -> bool:
     return runner.position == await head(pool)
+
+
+async def test_kept_entries_follow_the_read_model(
+    store: AggregateStore,
+    pool: asyncpg.Pool,
+    recorder: EventRecorder,
+    mapper: Mapper[uuid.UUID],
+    queries: CatalogueQueries,
+    tmp_path: Path,
+) -> None:
+    await load_catalogue(store)
+    await catch_up(pool, recorder, mapper)
+    assert (await item_terms(queries, COMPANY)).version == 1
+    assert (await item_terms(queries, START_UP.code)).version == 1
+    assert LONE in await queries.item_departments()
+
+    def edit(raw: dict[str, Any]) -> None:
+        company = next(i for i in raw["items"] if i["code"] == COMPANY)
+        company["promised_limit"] = {"amount": 0, "unit": "working_day"}
+        raw["items"] = [i for i in raw["items"] if i["code"] != LONE]
+
+    await load_catalogue(store, edited_copy(tmp_path, edit))
+    # Until the projection applies the events, the views and what is kept from them agree.
+    assert (await item_terms(queries, COMPANY)).version == 1
+    await catch_up(pool, recorder, mapper)
+    terms = await item_terms(queries, COMPANY)
+    assert terms.version == 2 and terms.promised.amount == 0
+    assert LONE not in await queries.item_departments()
+    with pytest.raises(UnknownServiceItemError):
+        await item_terms(queries, LONE)
+
+
+async def test_a_submission_after_a_revision_records_the_new_version(
+    store: AggregateStore,
+    pool: asyncpg.Pool,
+    recorder: EventRecorder,
+    mapper: Mapper[uuid.UUID],
+    queries: CatalogueQueries,
+    tmp_path: Path,
+) -> None:
+    await load_catalogue(store)
+    await catch_up(pool, recorder, mapper)
+    service = CaseService(
+        store,
+        pool,
+        queries,
+        region="430100",
+        clock=lambda: datetime(2026, 9, 29, 10, tzinfo=BEIJING),
+        materials_exist=lambda _: True,
+    )
+    citizen = Caller(subject="citizen-kept", role=Role.CITIZEN)
+    applicant = Person(
+        name=PersonName("张三"),
+        identity=IdNumber("430102199003071234"),
+        phone=Phone("13812341234"),
+        address=Address.parse("湖南省长沙市岳麓区麓山南路1号"),
+    )
+
+    async def submit(request: str) -> str:
+        done = await service.submit(citizen, item_code=LONE, client_request_id=request, applicant=applicant)
+        case = await store.get(done.case_id)
+        assert isinstance(case, Case)
+        return case.catalogue_version
+
+    assert await submit("before") == "1"
+
+    def edit(raw: dict[str, Any]) -> None:
+        lone = next(i for i in raw["items"] if i["code"] == LONE)
+        lone["promised_limit"] = {"amount": 1, "unit": "natural_day"}
+
+    await load_catalogue(store, edited_copy(tmp_path, edit))
+    await catch_up(pool, recorder, mapper)
+    assert await submit("after") == "2"
+
+
+async def test_department_names_are_kept_per_stamp(
+    store: AggregateStore,
+    pool: asyncpg.Pool,
+    recorder: EventRecorder,
+    mapper: Mapper[uuid.UUID],
+    tmp_path: Path,
+) -> None:
+    await load_catalogue(store)
+    await catch_up(pool, recorder, mapper)
+    names = DepartmentNames()
+    before = await pool.fetchval("SELECT " + CATALOGUE_STAMP)
+    assert await names.of(pool, {"SCJGJ", "NOPE"}, before) == {"SCJGJ": "长沙市市场监督管理局"}
+
+    def rename(raw: dict[str, Any]) -> None:
+        next(d for d in raw["departments"] if d["code"] == "SCJGJ")["name"] = "长沙市市场监管局"
+
+    await load_catalogue(store, edited_copy(tmp_path, rename))
+    await catch_up(pool, recorder, mapper)
+    after = await pool.fetchval("SELECT " + CATALOGUE_STAMP)
+    assert after != before
+    # A reader bringing the old stamp gets what was kept for it; the new stamp reads afresh.
+    assert await names.of(pool, {"SCJGJ"}, before) == {"SCJGJ": "长沙市市场监督管理局"}
+    assert await names.of(pool, {"SCJGJ"}, after) == {"SCJGJ": "长沙市市场监管局"}
+    assert await department_names(pool, {"SCJGJ"}) == {"SCJGJ": "长沙市市场监管局"}

@@ -14,7 +14,6 @@ from backend.consumers import rebuild
 from backend.store.aggregates import AggregateStore
 from backend.store.recorder import EventRecorder
 from domain.case import Assignment, Case, ResultCode
-from projections.case_secrets import hash_query_password
 from projections.work_queue import LightCounts, QueuePage, WorkQueueProjection, WorkQueueQueries
 from tests.integration import test_case_progress as shared
 from tests.integration.test_case_progress import (
@@ -53,7 +52,7 @@ def numbers(page: QueuePage) -> list[str]:
 
 
 def _accept_and_route(case: Case, when: datetime, item: str) -> None:
-    secret = hash_query_password("731-X")
+    secret = shared.QUERY_PASSWORDS.hash("731-X")
     case.accept(CLERK, WINDOW, when, receipt_number=f"SL-{case.id}", query_password_hash=secret)
     case.route(CLERK, WINDOW, when, assignments=[Assignment(department="SCJGJ", item_codes=(item,))])
 

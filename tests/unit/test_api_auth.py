@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +15,7 @@ from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
 from miniapp_api.app import create_app
-from miniapp_api.auth import CurrentPrincipal, require_path_scope, require_roles
+from miniapp_api.auth import CurrentPrincipal, VerifiedTokens, require_path_scope, require_roles
 from miniapp_api.config import ApiConfig
 from miniapp_api.principal import Principal, Role, region_covers
 from miniapp_api.problems import PROBLEM_BASE
@@ -196,3 +198,46 @@ def test_require_roles_needs_a_role():
 def test_config_refuses_a_short_secret():
     with pytest.raises(ValueError, match="jwt_secret"):
         config(secret="short")
+
+
+def test_guards_are_async_so_no_thread_runs_them():
+    assert inspect.iscoroutinefunction(require_roles(Role.CLERK))
+    assert inspect.iscoroutinefunction(require_path_scope("hall"))
+
+
+def test_a_kept_token_is_refused_once_it_expires(client):
+    # Issued so that it lives one or two seconds more (exp is whole seconds).
+    issued = datetime.now(UTC) - timedelta(seconds=CONFIG.token_ttl_seconds - 2)
+    short = issue_token(CONFIG, CLERK, now=issued)
+    expires = jwt.decode(short, options={"verify_signature": False})["exp"]
+    assert client.get("/queue", headers=bearer(short)).status_code == 200  # decoded, then kept
+    assert client.get("/queue", headers=bearer(short)).status_code == 200  # from the kept ones
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    assert assert_unauthenticated(client.get("/queue", headers=bearer(short)))["detail"] == "token expired"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verified_tokens_keep_each_until_its_expiry_and_stay_bounded():
+    clock = Clock()
+    kept = VerifiedTokens(size=2, clock=clock)
+    tokens = [issue_token(CONFIG, Principal(subject=f"c-{n}", role=Role.CITIZEN)) for n in range(3)]
+    expires = jwt.decode(tokens[0], options={"verify_signature": False})["exp"]
+    for token in tokens[:2]:
+        kept.keep(token, decode_token(CONFIG, token))
+    assert kept.get(tokens[0]) is not None  # now the most recently used
+    kept.keep(tokens[2], decode_token(CONFIG, tokens[2]))  # so the second goes
+    assert kept.get(tokens[1]) is None
+    assert kept.get(tokens[2]) == Principal(subject="c-2", role=Role.CITIZEN)
+    clock.now = expires - 0.001
+    assert kept.get(tokens[0]) is not None
+    clock.now = expires  # pyjwt too refuses a token at its exp
+    assert kept.get(tokens[0]) is None
+    kept.keep("a.b@d.c", CITIZEN)  # a payload that is no base64 JSON is not kept
+    assert kept.get("a.b@d.c") is None

@@ -22,7 +22,6 @@ from miniapp_api.schemas import HealthReport
 from miniapp_api.tokens import issue_token
 from projections.case_deadlines import DeadlineView
 from projections.case_progress import AnonymousProgress, CaseProgress, CaseSummary, PublicStep, TimelineEntry
-from projections.case_secrets import hash_query_password, verify_query_password
 from projections.work_queue import LightCounts, QueueItem, QueuePage
 
 pytestmark = pytest.mark.unit
@@ -296,12 +295,3 @@ async def test_dossier_for_clerks_and_auditors(client: AsyncTestClient[Litestar]
     assert (
         await client.get("/api/v1/staff/dossiers/430102199001011234", headers=as_(Role.CLERK, "c"))
     ).status_code == 400
-
-
-def test_query_password_hash_scheme() -> None:
-    stored = hash_query_password("731-A")
-    assert stored.startswith("scrypt$16384$8$1$") and len(stored.split("$")) == 6
-    assert verify_query_password("731-A", stored) and not verify_query_password("731-B", stored)
-    assert hash_query_password("731-A") != stored  # a fresh salt each time
-    for broken in ("", "scrypt$x$8$1$AA$AA", "bcrypt$16384$8$1$AA$AA", stored[:-4] + "!!!!"):
-        assert not verify_query_password("731-A", broken)

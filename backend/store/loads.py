@@ -96,24 +96,19 @@ class LoadCoalescer:
 # LATERAL with OFFSET 0 keeps each id an index probe: as a plain join, stale statistics
 # (a young or fast-growing table) make the planner hash-join a scan of the whole table.
 _LOAD = """
-WITH r AS (
-    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::int[]) AS r(id, after, snap, slot)
-), s AS (
-    SELECT r.slot, x.originator_id, x.originator_version, x.topic, x.state
-    FROM r CROSS JOIN LATERAL (
-        SELECT originator_id, originator_version, topic, state FROM snapshots
-        WHERE r.snap AND originator_id = r.id AND originator_version > r.after
-        ORDER BY originator_version DESC LIMIT 1
-    ) AS x
-)
-SELECT slot, true, originator_id, originator_version, topic, state FROM s
-UNION ALL
-SELECT r.slot, false, e.originator_id, e.originator_version, e.topic, e.state
-FROM r LEFT JOIN s ON s.slot = r.slot
+SELECT r.slot, k.is_snapshot, r.id, k.version, k.topic, k.state
+FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::int[]) AS r(id, after, snap, slot)
+LEFT JOIN LATERAL (
+    SELECT originator_version, topic, state FROM snapshots
+    WHERE r.snap AND originator_id = r.id AND originator_version > r.after
+    ORDER BY originator_version DESC LIMIT 1
+) AS s ON true
 CROSS JOIN LATERAL (
-    SELECT originator_id, originator_version, topic, state FROM stored_events
-    WHERE originator_id = r.id AND originator_version > coalesce(s.originator_version, r.after)
-    OFFSET 0
-) AS e
-ORDER BY 1, 2 DESC, 4
+    SELECT true, s.originator_version, s.topic, s.state WHERE s.originator_version IS NOT NULL
+    UNION ALL
+    (SELECT false, originator_version, topic, state FROM stored_events
+     WHERE originator_id = r.id AND originator_version > coalesce(s.originator_version, r.after)
+     OFFSET 0)
+) AS k(is_snapshot, version, topic, state)
+ORDER BY r.slot, k.is_snapshot DESC, k.version
 """

@@ -153,12 +153,17 @@ class _Known:
 
     @classmethod
     async def read(cls, conn: asyncpg.Connection, suffix: str, case_ids: set[UUID]) -> _Known:
+        # LATERAL with OFFSET 0 keeps each case an index probe. As plain joins, a table that grew
+        # faster than autovacuum's ANALYZE (a rebuild, a burst) looks tiny to the planner, which
+        # then hashes a scan of the whole table on every batch: ~9 ms instead of ~0.3 ms at 130k rows.
         rows = await conn.fetch(
-            f"SELECT b.case_id, c.number, c.item_code, c.facts, q.department, q.number, q.item_code, "
+            "SELECT b.case_id, c.number, c.item_code, c.facts, q.department, q.number, q.item_code, "
             "q.step, q.state, q.claimed_by, q.routed_at, q.finished_at "
             "FROM unnest($1::uuid[]) AS b(case_id) "
-            f"LEFT JOIN work_queue_cases{suffix} c ON c.case_id = b.case_id "
-            f"LEFT JOIN work_queue{suffix} q ON q.case_id = b.case_id",
+            "LEFT JOIN LATERAL (SELECT number, item_code, facts "
+            f"FROM work_queue_cases{suffix} WHERE case_id = b.case_id OFFSET 0) c ON true "
+            "LEFT JOIN LATERAL (SELECT department, number, item_code, step, state, claimed_by, routed_at, "
+            f"finished_at FROM work_queue{suffix} WHERE case_id = b.case_id OFFSET 0) q ON true",
             list(case_ids),
         )
         known = cls()

@@ -25,6 +25,7 @@ class EventCounts:
 
     name: str = "event_counts"
     topics: frozenset[str] | None = None  # every topic
+    decodes: bool = False  # topic and time are all it counts by
     tables: Sequence[str] = ("event_counts",)
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:

@@ -28,7 +28,7 @@ class Envelope:
     originator_version: int
     topic: str
     recorded_at: datetime
-    event: object
+    event: object  # None for a consumer that does not decode (see Consumer)
 
 
 class Consumer(Protocol):
@@ -42,6 +42,10 @@ class Consumer(Protocol):
     Optionally `schema_version: int` (1 when absent): bump it whenever the tables'
     shape or what handle() writes into them changes, and the next start rebuilds
     the consumer before it serves (see schema_version() below).
+
+    Optionally `decodes: bool` (True when absent): False for a consumer that reads
+    only an envelope's place in the log, topic and time; its envelopes carry
+    `event=None` and the stored state is never decoded for it.
     """
 
     name: str

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 import pytest
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 from prometheus_client import CollectorRegistry
 
 from backend.consumers import (
@@ -20,6 +20,7 @@ from backend.consumers import (
     tracking_name,
 )
 from backend.store.recorder import EventRecorder
+from projections.event_counts import EventCounts
 from tests.integration.consumer_support import (  # noqa: F401 (fixtures)
     NOTED,
     OPENED,
@@ -214,6 +215,20 @@ async def test_ignored_topics_are_not_decoded_but_the_position_passes_them(
     assert decoder.calls == 5
     assert NOTED not in {e.topic for e in board.handled}
     assert len(await seen_rows(pool)) == 5
+
+
+async def test_a_consumer_that_does_not_decode_counts_events_without_decoding_any(
+    pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uuid.UUID], start_runner: StartRunner
+) -> None:
+    decoder = CountingDecoder(mapper)
+    start_runner(EventCounts(), decode=decoder, batch_size=4)
+    await open_tickets(recorder, mapper, 3, notes=2)  # 3 Opened, 6 Noted
+    # A stored state no decoder could read: a consumer that decodes would stop here.
+    await recorder.append([StoredEvent(uuid.uuid4(), 1, NOTED, b"not json")])
+    await wait_for(lambda: _at(pool, "event_counts", 10), what="event_counts to pass all 10")
+    counted = dict(await pool.fetch("SELECT topic, sum(events)::int FROM event_counts GROUP BY topic"))
+    assert counted == {OPENED: 3, NOTED: 7}
+    assert decoder.calls == 0
 
 
 async def test_lag_is_head_minus_position_before_and_after_catching_up(

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from backend.cases.numbers import next_case_number
+from backend.database import create_pool
 from domain.case import CaseNumberError, format_case_number
 
 pytestmark = pytest.mark.integration
@@ -22,6 +23,19 @@ async def test_two_hundred_concurrent_numbers_are_all_different(pool: asyncpg.Po
     # Another day and another region start their own sequences.
     assert await next_case_number(pool, "430100", date(2026, 11, 24)) == "43010020261124000001"
     assert await next_case_number(pool, "430200", DAY) == "43020020261123000001"
+
+
+async def test_taking_a_number_leaves_the_pooled_connection_committing_synchronously(
+    db_url: str, schema: str
+) -> None:
+    pool = await create_pool(db_url, schema, min_size=1, max_size=1)
+    try:
+        assert await next_case_number(pool, "430100", DAY) == "43010020261123000001"
+        # The one connection served the number's transaction; its own commits stay synchronous.
+        assert await pool.fetchval("SHOW synchronous_commit") == "on"
+        assert await pool.fetchval("SELECT last FROM case_number_sequences") == 1
+    finally:
+        await pool.close()
 
 
 @pytest.mark.parametrize(

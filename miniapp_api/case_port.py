@@ -184,6 +184,9 @@ class CaseCommandService(Protocol):
     async def refuse_extension(
         self, caller: CommandCaller, case_id: UUID, *, reason: str, request_id: str | None = None
     ) -> Outcome: ...
+    async def revoke_commitment_approval(
+        self, caller: CommandCaller, case_id: UUID, *, reason: str, request_id: str | None = None
+    ) -> Outcome: ...
     async def conclude(
         self,
         caller: CommandCaller,

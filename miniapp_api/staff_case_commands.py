@@ -282,6 +282,23 @@ def staff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandler
             )
         )
 
+    @post(
+        f"{_STAFF_PATH}/commitment-revocation",
+        guards=[_OFFICERS],
+        status_code=200,
+        tags=_TAGS,
+        summary="告知承诺: revoke the approval after a check found the commitment untrue",
+    )
+    async def commitment_revocation(
+        case: FromPath[UUID], data: JSONBody[ReasonIn], principal: CurrentPrincipal, key: RequestKey = None
+    ) -> CaseOut:
+        reason = _required(data.reason, "reason")
+        return case_out(
+            await service.revoke_commitment_approval(
+                caller_of(principal), case, reason=reason, request_id=key
+            )
+        )
+
     @post(f"{_STAFF_PATH}/delivery", guards=[_STAFF], status_code=200, tags=_TAGS, summary="送达")
     async def delivery(
         case: FromPath[UUID], data: JSONBody[DeliveryIn], principal: CurrentPrincipal, key: RequestKey = None
@@ -332,6 +349,7 @@ def staff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandler
         extension,
         extension_decision,
         conclusion,
+        commitment_revocation,
         delivery,
         trips,
     ]

@@ -247,6 +247,18 @@ class CaseCommands(CaseServiceBase):
             ),
         )
 
+    async def revoke_commitment_approval(
+        self, caller: Identity, case_id: UUID, *, reason: str, request_id: Rid = None
+    ) -> CaseOutcome:
+        """告知承诺: a later check found the commitment untrue, so the approval is revoked."""
+        return await self.act(
+            caller,
+            case_id,
+            lambda c, a, ch, at: c.revoke_commitment_approval(
+                a, ch, at, reason=reason, request_id=request_id
+            ),
+        )
+
     async def issue_e_licence(
         self,
         caller: Identity,

@@ -262,3 +262,41 @@ async def test_company_start_up_bundle(service: CaseService, recorder: EventReco
     case = await service.aggregates.get(case_id)
     assert trip.version == case.version and case.trip_log[0].hall == "YLQ"
     assert [d.reference for d in case.deliveries] == [f"EL-{n}" for n in range(5)]
+
+
+async def test_an_approval_on_a_commitment_can_be_revoked_by_its_department_only(
+    service: CaseService, recorder: EventRecorder
+) -> None:
+    case_id = await submit_food(service, "food-commitment")
+    await service.accept_on_commitment(CLERK, case_id, commitment_sha256=SHA[4], replaced_proofs=["M02"])
+    await service.route(CLERK, case_id)
+    for _step in ("承办", "审核", "批准"):
+        await service.claim_task(officer("SCJGJ"), case_id, department="SCJGJ")
+        await service.approve_task_step(officer("SCJGJ"), case_id, department="SCJGJ", opinion="同意")
+    await service.conclude(CLERK, case_id, result=ResultCode.APPROVED)
+    before = await head(recorder)
+    with pytest.raises(NotYourCaseError):  # another department's officer
+        await service.revoke_commitment_approval(officer("ZJJ"), case_id, reason="核查不实")
+    with pytest.raises(NotAuthorisedActorError):  # a clerk may not revoke
+        await service.revoke_commitment_approval(CLERK, case_id, reason="核查不实")
+    assert await head(recorder) == before
+
+    revoked = await service.revoke_commitment_approval(
+        officer("SCJGJ"), case_id, reason="现场核查：经营场所与承诺不符", request_id="rev-1"
+    )
+    assert revoked.status is CaseStatus.REVOKED
+    again = await service.revoke_commitment_approval(
+        officer("SCJGJ"), case_id, reason="现场核查：经营场所与承诺不符", request_id="rev-1"
+    )
+    assert again.version == revoked.version  # the retried request appends nothing
+
+
+async def test_only_an_approval_given_on_a_commitment_can_be_revoked(
+    service: CaseService, recorder: EventRecorder
+) -> None:
+    case_id = await submit_food(service, "food-standard")
+    await service.accept(CLERK, case_id)
+    before = await head(recorder)
+    with pytest.raises(IllegalTransitionError):
+        await service.revoke_commitment_approval(officer("SCJGJ"), case_id, reason="核查不实")
+    assert await head(recorder) == before

@@ -236,11 +236,29 @@ async def test_wrong_roles_are_403(client: AsyncTestClient[Litestar], fake: Fake
         (f"{staff}/routing", None, as_(Role.AUDITOR)),
         (f"{staff}/tasks/SCJGJ/claim", None, as_(Role.CLERK, hall="SMZJ")),
         (f"{staff}/trips", {"purpose": "领证"}, as_(Role.OFFICER, department="SCJGJ")),
+        (f"{staff}/commitment-revocation", {"reason": "核查不实"}, as_(Role.CLERK, hall="SMZJ")),
     ]
     for path, body, headers in cases:
         response = await client.post(path, json=body, headers=headers)
         assert response.status_code == 403, (path, response.text)
     assert fake.calls == []
+
+
+async def test_revoking_a_commitment_approval_needs_a_reason(
+    client: AsyncTestClient[Litestar], fake: FakeService
+) -> None:
+    path = f"/api/v1/staff/cases/{CASE}/commitment-revocation"
+    officer = as_(Role.OFFICER, subject="officer-1", department="SCJGJ")
+    missing = await client.post(path, json={}, headers=officer)
+    assert missing.status_code == 400 and "reason" in missing.text
+    assert fake.calls == []
+    done = await client.post(
+        path, json={"reason": "现场核查不符"}, headers={**officer, "Idempotency-Key": "rev-1"}
+    )
+    assert done.status_code == 200, done.text
+    name, caller, call = fake.calls[0]
+    assert name == "revoke_commitment_approval" and caller.department == "SCJGJ"
+    assert call == {"args": (CASE,), "reason": "现场核查不符", "request_id": "rev-1"}
 
 
 async def test_acceptance_returns_the_one_time_password(

@@ -118,14 +118,30 @@ class TimerChanges:
 
 
 # SKIP LOCKED: several workers share the table, each taking rows no other holds.
+# Claiming leases the rows: it moves their due_at past the time the handlers may take
+# and commits at once, so no row lock is held while the commands run. A consumer may
+# meanwhile move or cancel a leased timer; marking it then finds the row changed and
+# leaves it be (a moved timer fires again at its new time, and its handler decides).
+# A worker that dies mid-fire leaves its lease to expire, and another fires the timer.
 _CLAIM = """
-SELECT key, kind, payload, attempts FROM due_timers
-WHERE fired_at IS NULL AND due_at <= $1
-ORDER BY due_at LIMIT $2
-FOR UPDATE SKIP LOCKED
+UPDATE due_timers t SET due_at = $3
+FROM (
+    SELECT key, due_at FROM due_timers WHERE fired_at IS NULL AND due_at <= $1
+    ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
+) AS due
+WHERE t.key = due.key
+RETURNING t.key, t.kind, t.payload, t.attempts, due.due_at AS was_due
 """
-_FIRED = "UPDATE due_timers SET fired_at = $2, last_error = NULL WHERE key = $1"
-_FAILED = "UPDATE due_timers SET attempts = $2, last_error = $3, due_at = $4 WHERE key = $1"
+# Each only if the row is still as this worker leased it: unfired, at the lease's due_at.
+# A fired timer gets its own due time back, so the row records when it was due.
+_FIRED = (
+    "UPDATE due_timers SET fired_at = $2, last_error = NULL, due_at = $4 "
+    "WHERE key = $1 AND due_at = $3 AND fired_at IS NULL"
+)
+_FAILED = (
+    "UPDATE due_timers SET attempts = $2, last_error = $3, due_at = $4 "
+    "WHERE key = $1 AND due_at = $5 AND fired_at IS NULL"
+)
 
 
 class TimerWorker:
@@ -177,15 +193,21 @@ class TimerWorker:
                 with contextlib.suppress(TimeoutError):  # time to look for due timers again
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed timer is kept from other workers: every handler's timeout, and a margin."""
+        return timedelta(seconds=self.handler_timeout * (self.batch + 1))
+
     async def fire_due(self) -> int:
-        """One pass: claim up to `batch` due timers and fire each; return how many were tried."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, self.clock(), self.batch)
-            for row in rows:
-                await self._fire(conn, row)
+        """One pass: lease up to `batch` due timers and fire each; return how many were tried."""
+        now = self.clock()
+        leased_until = now + self.lease
+        rows = await self.pool.fetch(_CLAIM, now, self.batch, leased_until)
+        for row in rows:
+            await self._fire(row, leased_until)
         return len(rows)
 
-    async def _fire(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    async def _fire(self, row: asyncpg.Record, leased_until: datetime) -> None:
         key, kind, attempts = row["key"], row["kind"], row["attempts"] + 1
         try:
             handler = self.handlers.get(kind)
@@ -203,9 +225,10 @@ class TimerWorker:
                 exc_info=True,
             )
             due_at = self.clock() + timedelta(seconds=delay)
-            await conn.execute(_FAILED, key, attempts, f"{type(exc).__name__}: {exc}", due_at)
+            error = f"{type(exc).__name__}: {exc}"
+            await self.pool.execute(_FAILED, key, attempts, error, due_at, leased_until)
             return
-        await conn.execute(_FIRED, key, self.clock())
+        await self.pool.execute(_FIRED, key, self.clock(), leased_until, row["was_due"])
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt `attempts + 1`: exponential, capped, with jitter to spread retries."""

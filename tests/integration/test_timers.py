@@ -213,6 +213,8 @@ async def test_refiring_after_a_crash_between_command_and_mark_does_not_repeat_t
     assert await pool.fetchval("SELECT fired_at FROM due_timers WHERE key = $1", key) is None
 
     survivor = TimerWorker(pool, {"expire": command}, clock)
+    assert await survivor.fire_due() == 0  # the dead worker's lease still stands
+    clock.now += doomed.lease
     assert await survivor.fire_due() == 1
     assert repeats == [key]  # the command saw its own earlier effect and stopped
     assert await fired_events(pool) == 1
@@ -240,3 +242,30 @@ async def test_two_workers_never_fire_the_same_timer(pool: asyncpg.Pool) -> None
     await asyncio.gather(*(drain(w) for w in workers))
     assert fired == Counter(dict.fromkeys(keys, 1))
     assert await pool.fetchval("SELECT count(*) FROM due_timers WHERE fired_at IS NULL") == 0
+
+
+async def test_a_timer_moved_while_its_handler_runs_is_not_marked_fired_and_fires_at_its_new_time(
+    pool: asyncpg.Pool,
+) -> None:
+    key = f"remind:{uuid.uuid4()}"
+    async with pool.acquire() as conn:
+        await schedule(conn, key, "remind", T0)
+    later = T0 + timedelta(days=2)
+    calls: list[str] = []
+
+    async def remind(key: str, payload: Any) -> None:
+        calls.append(key)
+        if len(calls) == 1:
+            # A consumer moves the timer meanwhile: no row lock is held, so this does not wait.
+            async with pool.acquire() as conn:
+                await asyncio.wait_for(schedule(conn, key, "remind", later), 5)
+
+    clock = FakeClock(T0)
+    worker = TimerWorker(pool, {"remind": remind}, clock)
+    assert await worker.fire_due() == 1
+    row = await pool.fetchrow("SELECT due_at, fired_at FROM due_timers WHERE key = $1", key)
+    assert row["fired_at"] is None and row["due_at"] == later
+    clock.now = later
+    assert await worker.fire_due() == 1
+    assert calls == [key, key]
+    assert await pool.fetchval("SELECT fired_at FROM due_timers WHERE key = $1", key) == later

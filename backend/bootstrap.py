@@ -10,7 +10,7 @@ from litestar import Litestar, Router
 
 from backend.calendars import CalendarService
 from backend.cases.deadline_handlers import deadline_handlers
-from backend.cases.deadlines import CaseDeadlines, catalogue_limits
+from backend.cases.deadlines import CaseDeadlines, catalogue_times
 from backend.cases.problems import register_case_service_problems
 from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
@@ -46,7 +46,7 @@ def build_runtime(
     """The runtime with every consumer and timer; `calendars` is shared with the app when given."""
     if calendars is None:
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
-    limits = catalogue_limits(CatalogueQueries(lambda: runtime.pool))
+    catalogue = CatalogueQueries(lambda: runtime.pool)
     runtime = Runtime(
         settings,
         url,
@@ -55,10 +55,10 @@ def build_runtime(
             CatalogueProjection(),
             CaseProgressProjection(),
             WorkQueueProjection(),
-            CaseDeadlines(calendars.current, limits),
+            CaseDeadlines(calendars.current, catalogue_times(catalogue)),
         ],
         timer_handlers=deadline_handlers(
-            lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings)
+            lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
         ),
         with_consumers=with_consumers,
     )

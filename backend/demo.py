@@ -43,7 +43,7 @@ from domain.case import Applicant, Case, CaseStatus, JsonValue, UploadedFile
 from domain.case.checks import BEIJING
 from domain.case.tasks import STEPS
 from domain.catalogue import BundleSpec, ServiceItemSpec
-from projections.catalogue import CatalogueProjection
+from projections.catalogue import CatalogueProjection, CatalogueQueries
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,8 @@ async def seed(settings: Settings, url: str, *, now: datetime | None = None) -> 
         clock = DemoClock(now or utc_now(), await calendars.current())
         files = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
         service = build_case_service(settings, runtime, files, calendars, clock)
-        timers = deadline_handlers(runtime.aggregates, clock, calendars.current, query_passwords(settings))
+        passwords, views = query_passwords(settings), CatalogueQueries(runtime.pool)
+        timers = deadline_handlers(runtime.aggregates, clock, calendars.current, passwords, views)
         catalogue = read_catalogue()
         seeder = Seeder(service, clock, files, timers, catalogue)
         head = await runtime.recorder.max_notification_id() or 0

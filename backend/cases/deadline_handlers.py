@@ -3,7 +3,8 @@
 The timer key is the command's request id, so a timer fired twice (the worker
 fires at least once) records its event once. A case that moved on meanwhile
 (accepted, supplemented, concluded, its deadline moved) refuses the command:
-that timer is done, not failed.
+that timer is done, not failed. A 秒批 rule that turns a case down records
+nothing either: the case goes the normal way, to a clerk.
 """
 
 from __future__ import annotations
@@ -15,17 +16,28 @@ from typing import Any
 from uuid import UUID
 
 from backend.calendars import Aggregates
-from backend.cases.deadlines import DEEM_ACCEPTED, DUE_SOON, OVERDUE, SUPPLEMENT_OVERDUE, CalendarSource
+from backend.cases.access import UnknownServiceItemError
+from backend.cases.deadlines import (
+    DEEM_ACCEPTED,
+    DUE_SOON,
+    INSTANT_APPROVAL,
+    OVERDUE,
+    SUPPLEMENT_OVERDUE,
+    CalendarSource,
+)
 from backend.cases.passwords import QueryPasswords, new_query_password, receipt_number_for
+from backend.cases.terms import Catalogue, item_terms
 from backend.store.aggregates import AggregateStore
 from backend.store.errors import AggregateNotFoundError
 from backend.timers import TimerHandler
 from domain.case import Actor, Case, Channel, IllegalTransitionError, InvalidCommandError, Role
 from domain.case.checks import BEIJING
+from domain.case.instant_rules import MATERIALS_COMPLETE
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor(id="system:timers", role=Role.SYSTEM, name="限时办结计时器")
+INSTANT_RULES = Actor(id="system:秒批", role=Role.SYSTEM, name="秒批规则")
 Command = Callable[[Case, datetime, str], None]
 
 
@@ -34,6 +46,7 @@ def deadline_handlers(
     clock: Callable[[], datetime],
     calendar: CalendarSource,
     passwords: QueryPasswords,
+    catalogue: Catalogue,
 ) -> dict[str, TimerHandler]:
     """The timer kinds the case deadlines consumer schedules, each to its command."""
 
@@ -69,6 +82,36 @@ def deadline_handlers(
 
         await run(key, payload, command)
 
+    async def instant(key: str, payload: Any) -> None:
+        try:
+            terms = (await item_terms(catalogue, payload["item_code"])).instant
+        except UnknownServiceItemError as exc:
+            log.info("timer %s: no 秒批 (%s); the case goes the normal way", key, exc)
+            return
+        rule = MATERIALS_COMPLETE
+
+        def command(case: Case, at: datetime, request_id: str) -> None:
+            if request_id in case.processed_requests:
+                return  # fired before: the approval is on record
+            decision = rule.decide(case, terms)
+            if not decision.qualifies:
+                why = "; ".join(decision.reasons)
+                log.info("timer %s: %s %s turns the case down (%s)", key, rule.id, rule.version, why)
+                return
+            # The 查询密码 goes unheard, as for a deemed acceptance: only its hash is kept.
+            case.approve_instantly(
+                INSTANT_RULES,
+                Channel.SYSTEM,
+                at,
+                rule_id=decision.rule_id,
+                rule_version=decision.rule_version,
+                receipt_number=receipt_number_for(case.number),
+                query_password_hash=passwords.hash(new_query_password()),
+                request_id=request_id,
+            )
+
+        await run(key, payload, command)
+
     async def reject(key: str, payload: Any) -> None:
         def command(case: Case, at: datetime, request_id: str) -> None:
             case.reject_for_missing_supplement(SYSTEM, Channel.SYSTEM, at, request_id=request_id)
@@ -95,4 +138,10 @@ def deadline_handlers(
 
         await run(key, payload, command)
 
-    return {DEEM_ACCEPTED: deem, SUPPLEMENT_OVERDUE: reject, DUE_SOON: due_soon, OVERDUE: overdue}
+    return {
+        INSTANT_APPROVAL: instant,
+        DEEM_ACCEPTED: deem,
+        SUPPLEMENT_OVERDUE: reject,
+        DUE_SOON: due_soon,
+        OVERDUE: overdue,
+    }

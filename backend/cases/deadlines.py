@@ -1,5 +1,7 @@
 """The case timers: a consumer that keeps the due-timers table in step with each case's deadlines.
 
+- 秒批: a submission of an item open to 秒批 is put to the rule at once, after its event is
+  safely recorded: timer 'case.instant_approval', due when submitted.
 - 预审: a submission (or a completed 补正) not acted on within 5 days is deemed accepted
   (行政许可法 Art. 32): timer 'case.deem_accepted'.
 - 容缺受理: the owed materials not supplied by their due date: 'case.supplement_overdue'.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
@@ -30,12 +33,14 @@ from backend.timers import TimerChanges
 from domain.calendar import WorkingCalendar
 from domain.calendar_deadline import Duration, deadline
 from domain.case import Case
+from domain.case.instant_rules import INSTANT_MODE
 from domain.case.values import DayUnit
 from domain.workcalendar import WorkCalendar
 from projections.case_facts import CASE_TOPICS
 
 log = logging.getLogger(__name__)
 
+INSTANT_APPROVAL = "case.instant_approval"
 DEEM_ACCEPTED = "case.deem_accepted"
 SUPPLEMENT_OVERDUE = "case.supplement_overdue"
 DUE_SOON = "case.due_soon"
@@ -47,7 +52,17 @@ PRE_REVIEW_LIMIT = Duration(5, "natural")
 YELLOW_WITHIN = 2  # working days left (DOMAIN.md: yellow at 2 or fewer)
 
 CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
-LimitLookup = Callable[[str], Awaitable[Duration | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTimes:
+    """What the case timers need of a catalogue entry."""
+
+    limit: Duration  # 承诺时限; a bundle's target
+    instant: bool  # open to 秒批: a submission is put to the rule at once
+
+
+ItemLookup = Callable[[str], Awaitable[ItemTimes | None]]
 
 _UNITS: dict[str, Literal["working", "natural"]] = {
     DayUnit.WORKING_DAY: "working",
@@ -57,20 +72,24 @@ YEAR_PUBLISHED = get_topic(WorkCalendar.YearPublished)  # type: ignore[attr-defi
 _ACCEPTED = (Case.Accepted, Case.AcceptedWithMissingMaterials, Case.AcceptedOnCommitment)
 
 
-def catalogue_limits(catalogue: Catalogue) -> LimitLookup:
-    """The item's 承诺时限, or a bundle's target, from the catalogue read model."""
+def catalogue_times(catalogue: Catalogue) -> ItemLookup:
+    """The item's 承诺时限 (a bundle's target) and whether it is open to 秒批, from the catalogue views."""
 
-    async def limit(code: str) -> Duration | None:
+    async def times(code: str) -> ItemTimes | None:
         guide = await catalogue.service(code)
         if guide is not None:
-            spec_limit = guide.spec.promised_limit
+            spec_limit, modes = guide.spec.promised_limit, guide.spec.modes
         elif (bundle := await catalogue.bundle(code)) is not None:
-            spec_limit = bundle.spec.target
+            spec_limit, modes = bundle.spec.target, bundle.spec.modes
         else:
             return None
-        return Duration(spec_limit.amount, _UNITS[spec_limit.unit])
+        return ItemTimes(Duration(spec_limit.amount, _UNITS[spec_limit.unit]), INSTANT_MODE in modes)
 
-    return limit
+    return times
+
+
+def instant_key(case_id: UUID) -> str:
+    return f"{INSTANT_APPROVAL}:{case_id}"
 
 
 def deem_key(case_id: UUID) -> str:
@@ -81,19 +100,24 @@ def supplement_key(case_id: UUID) -> str:
     return f"{SUPPLEMENT_OVERDUE}:{case_id}"
 
 
+def intake_keys(case_id: UUID) -> tuple[str, str]:
+    """The timers that wait on the office's first move: 秒批 and the deemed acceptance."""
+    return instant_key(case_id), deem_key(case_id)
+
+
 def light_keys(case_id: UUID, due: Any) -> tuple[str, str]:
     return f"{DUE_SOON}:{case_id}:{due}", f"{OVERDUE}:{case_id}:{due}"
 
 
 class _Batch:
-    """One batch's working set: its cases' facts, the timer changes, the limits looked up."""
+    """One batch's working set: its cases' facts, the timer changes, the catalogue entries looked up."""
 
     def __init__(self, facts: dict[UUID, DeadlineFacts]) -> None:
         self.facts = facts
         self.changed: dict[UUID, DeadlineFacts] = {}
         self.timers = TimerChanges()
-        # Per batch, so a revised 承诺时限 applies from the next batch, as it did per event.
-        self.limits: dict[str, Duration | None] = {}
+        # Per batch, so a revised entry applies from the next batch, as it did per event.
+        self.items: dict[str, ItemTimes | None] = {}
 
     def keep(self, facts: DeadlineFacts) -> None:
         self.facts[facts.case_id] = self.changed[facts.case_id] = facts
@@ -115,8 +139,8 @@ class CaseDeadlines:
     topics: frozenset[str] | None = CASE_TOPICS | {YEAR_PUBLISHED}
     tables: Sequence[str] = (rows.TABLE,)
 
-    def __init__(self, calendar: CalendarSource, limits: LimitLookup) -> None:
-        self.calendar, self.limits = calendar, limits
+    def __init__(self, calendar: CalendarSource, items: ItemLookup) -> None:
+        self.calendar, self.items = calendar, items
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await rows.create_table(conn, suffix)
@@ -138,6 +162,11 @@ class CaseDeadlines:
         timers = work.timers
         if isinstance(event, Case.Submitted):
             facts = DeadlineFacts(case_id=case_id, item_code=event.item_code)
+            item = await self._item(work, event.item_code)
+            if item is not None and item.instant:
+                # Due at once: the rule decides on the timer worker, which retries until it has.
+                payload = {"case_id": str(case_id), "item_code": event.item_code}
+                timers.schedule(instant_key(case_id), INSTANT_APPROVAL, event.timestamp, payload)
             self._deem_from(work, case_id, beijing_day(event.timestamp), calendar)
             work.keep(facts)
             return
@@ -149,7 +178,8 @@ class CaseDeadlines:
         day = beijing_day(event.timestamp)
         match event:
             case Case.PreReviewPassed() | Case.MaterialsRequested():
-                timers.cancel(deem_key(case_id))
+                for key in intake_keys(case_id):
+                    timers.cancel(key)
             case Case.MaterialsSupplemented(materials=given, outstanding=outstanding):
                 if facts.state == "intake" and not outstanding:
                     # Back with the office after a 补正: the 5 days run again from the supplement.
@@ -159,13 +189,16 @@ class CaseDeadlines:
                     if not facts.missing:
                         timers.cancel(supplement_key(case_id))
             case Case.AcceptanceRefused() | Case.InstantlyApproved():
-                timers.cancel(deem_key(case_id))
+                for key in intake_keys(case_id):
+                    timers.cancel(key)
                 facts.state = "closed"
             case _ if isinstance(event, _ACCEPTED):
-                timers.cancel(deem_key(case_id))
+                for key in intake_keys(case_id):
+                    timers.cancel(key)
                 terms = event.acceptance
                 facts.state, facts.accepted_on = "running", terms.accepted_on
-                facts.limit = await self._limit(work, facts.item_code)
+                item = await self._item(work, facts.item_code)
+                facts.limit = item.limit if item is not None else None
                 if isinstance(event, Case.AcceptedWithMissingMaterials):
                     assert terms.supplement_due is not None  # 容缺受理 always sets it
                     facts.missing = list(event.missing)
@@ -193,7 +226,7 @@ class CaseDeadlines:
                 if facts.state == "running":
                     self._set_lights(work, facts, calendar)
             case Case.Concluded():
-                for key in (deem_key(case_id), supplement_key(case_id)):
+                for key in (*intake_keys(case_id), supplement_key(case_id)):
                     timers.cancel(key)
                 self._clear_lights(work, facts)
                 facts.state = "closed"
@@ -201,10 +234,10 @@ class CaseDeadlines:
                 return  # no bearing on any deadline
         work.keep(facts)
 
-    async def _limit(self, work: _Batch, code: str) -> Duration | None:
-        if code not in work.limits:
-            work.limits[code] = await self.limits(code)
-        return work.limits[code]
+    async def _item(self, work: _Batch, code: str) -> ItemTimes | None:
+        if code not in work.items:
+            work.items[code] = await self.items(code)
+        return work.items[code]
 
     async def _republished(
         self, conn: asyncpg.Connection, suffix: str, work: _Batch, year: int, calendar: WorkingCalendar

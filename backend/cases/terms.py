@@ -1,4 +1,4 @@
-"""What the catalogue says about a case's item: its version, departments, 容缺 materials and limits."""
+"""What the catalogue says about a case's item: its version, departments, materials, modes and limits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from backend.cases.access import UnknownServiceItemError
 from domain.calendar import WorkingCalendar
 from domain.calendar_deadline import Duration, deadline
 from domain.case import BundleChild
+from domain.case.instant_rules import InstantTerms
 from domain.catalogue import TimeLimit
+from domain.catalogue_spec import Material
 from projections.catalogue import BundleGuide, ServiceGuide
 
 
@@ -36,6 +38,15 @@ class ItemTerms:
     minor_materials: frozenset[str]  # may be missing at 容缺受理
     promised: TimeLimit  # 承诺时限; a bundle's target
     modes: frozenset[str]
+    materials: tuple[Material, ...]  # every 申请材料; a bundle's one shared set
+    audience: frozenset[str] | None  # 服务对象; None for a bundle, whose entry names none
+
+    @property
+    def instant(self) -> InstantTerms:
+        """What a 秒批 rule reads of the entry."""
+        return InstantTerms(
+            version=self.version, modes=self.modes, materials=self.materials, audience=self.audience
+        )
 
 
 async def item_terms(catalogue: Catalogue, code: str) -> ItemTerms:
@@ -51,6 +62,8 @@ async def item_terms(catalogue: Catalogue, code: str) -> ItemTerms:
             minor_materials=frozenset(m.id for m in spec.materials if m.requirement == "minor"),
             promised=spec.promised_limit,
             modes=frozenset(spec.modes),
+            materials=spec.materials,
+            audience=frozenset(spec.audience),
         )
     bundle = await catalogue.bundle(code)
     if bundle is not None and bundle.status == "active":
@@ -68,6 +81,8 @@ async def item_terms(catalogue: Catalogue, code: str) -> ItemTerms:
             minor_materials=frozenset(m.id for m in bundle.spec.materials if m.requirement == "minor"),
             promised=bundle.spec.target,
             modes=frozenset(bundle.spec.modes),
+            materials=bundle.spec.materials,
+            audience=None,
         )
     raise UnknownServiceItemError(f"no active service item or bundle {code!r} in the catalogue")
 

@@ -16,7 +16,7 @@ from eventsourcing.persistence import Mapper
 
 from backend.calendars import CalendarService
 from backend.cases.deadline_handlers import deadline_handlers
-from backend.cases.deadlines import CaseDeadlines, catalogue_limits
+from backend.cases.deadlines import CaseDeadlines, catalogue_times
 from backend.catalogue import load_catalogue
 from backend.consumers import ensure_installed
 from backend.consumers.batch import process_batch
@@ -91,8 +91,9 @@ class Harness:
         self.pool, self.recorder, self.mapper, self.store = pool, recorder, mapper, store
         self.clock = Clock()
         self.calendars = CalendarService(store, "430100")
-        self.consumer = CaseDeadlines(self.calendars.current, catalogue_limits(CatalogueQueries(pool)))
-        handlers = deadline_handlers(store, self.clock, self.calendars.current, PASSWORDS)
+        self.catalogue = CatalogueQueries(pool)
+        self.consumer = CaseDeadlines(self.calendars.current, catalogue_times(self.catalogue))
+        handlers = deadline_handlers(store, self.clock, self.calendars.current, PASSWORDS, self.catalogue)
         self.worker = TimerWorker(pool, handlers, self.clock)
 
     async def catch_up(self, consumer: Any = None, *, batch_size: int = 50) -> None:

@@ -23,9 +23,11 @@ from backend.cases.deadline_facts import end_of
 from backend.cases.deadline_handlers import deadline_handlers
 from backend.cases.deadlines import (
     DEEM_ACCEPTED,
+    INSTANT_APPROVAL,
     PRE_REVIEW_LIMIT,
     SUPPLEMENT_OVERDUE,
     deem_key,
+    instant_key,
     supplement_key,
 )
 from backend.cases.service import CaseService
@@ -116,7 +118,12 @@ class DemoCase:
         assert terms is not None and terms.supplement_due is not None, "accept with missing materials first"
         await self._fire(SUPPLEMENT_OVERDUE, supplement_key(self.id), end_of(terms.supplement_due))
 
-    async def _fire(self, kind: str, key: str, at: datetime) -> None:
+    async def approve_instantly(self) -> None:
+        """秒批: the rule's timer is due at submission; fire it now, as the server's timer worker would."""
+        item = (await self._case()).item_code
+        await self._fire(INSTANT_APPROVAL, instant_key(self.id), self.seeder.clock.at, item_code=item)
+
+    async def _fire(self, kind: str, key: str, at: datetime, **payload: str) -> None:
         # The timer's own key and handler: when the server's timer worker fires it too, the case ignores it.
         clock = self.seeder.clock
         if at > clock.now:
@@ -124,7 +131,7 @@ class DemoCase:
             return
         if not await self._remembers(key):
             clock.at = at
-            await self.seeder.timers[kind](key, {"case_id": str(self.id)})
+            await self.seeder.timers[kind](key, {"case_id": str(self.id), **payload})
 
     async def _remembers(self, request: str) -> bool:
         return request in (await self._case()).processed_requests

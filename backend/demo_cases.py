@@ -211,6 +211,30 @@ async def accepted_on_commitment(s: Seeder) -> None:
     await c.act(s.service.route, ZHOU, "route")
 
 
+async def instantly_approved(s: Seeder) -> None:
+    c = await s.submit(
+        "fund-retired-instant", SUNLI, "住房公积金提取（离休、退休）", back=1, story="材料齐全，秒批通过"
+    )
+    await c.approve_instantly()
+
+
+async def revoked_after_check(s: Seeder) -> None:
+    c = await s.submit(
+        "food-commitment", LIUYANG, "食品经营许可", missing=["M03"], back=8,
+        story="告知承诺办结后核查不实，撤销审批决定",
+    )  # fmt: skip
+    pledge = s.upload("food commitment")
+    await c.act(
+        s.service.accept_on_commitment, ZHOU, "accept", commitment_sha256=pledge, replaced_proofs=["M03"]
+    )
+    await c.act(s.service.route, ZHOU, "route")
+    await c.sign(OFFICER["SCJGJ"], 3)
+    await c.act(s.service.conclude, OFFICER["SCJGJ"], "conclude", result=ResultCode.APPROVED)
+    s.clock.day(2)
+    reason = "现场核查：实际经营场所与承诺的设备布局不符"
+    await c.act(s.service.revoke_commitment_approval, OFFICER["SCJGJ"], "revoke", reason=reason)
+
+
 async def company_start_up(s: Seeder) -> None:
     form: dict[str, JsonValue] = {
         "企业名称": "长沙麓谷星辰科技有限公司",
@@ -369,7 +393,8 @@ async def _approved(s: Seeder, c: DemoCase, officer: Caller, *, clerk: Caller = 
 
 STORIES: tuple[Callable[[Seeder], Awaitable[None]], ...] = (
     submitted, pre_review_passed, materials_requested, back_after_correction, not_accepted, deemed_accepted,
-    accepted, accepted_with_missing_materials, accepted_on_commitment, company_start_up, suspended,
-    extension_requested, delivered_as_e_licence, delivered_by_mail, delivered_at_window, awaiting_pickup,
-    denied, forwarded, supplement_overdue, withdrawn, voided_duplicate,
+    accepted, accepted_with_missing_materials, accepted_on_commitment, instantly_approved,
+    revoked_after_check, company_start_up, suspended, extension_requested, delivered_as_e_licence,
+    delivered_by_mail, delivered_at_window, awaiting_pickup, denied, forwarded, supplement_overdue, withdrawn,
+    voided_duplicate,
 )  # fmt: skip

@@ -84,6 +84,23 @@ def accepted(when: datetime, item: str = FOOD) -> Case:
     return case
 
 
+def with_missing_materials(case: Case) -> Case:
+    """容缺受理 on 5/6 with M03 owed by 5/8."""
+    case.accept_with_missing_materials(
+        CLERK,
+        WINDOW,
+        at(2026, 5, 6),
+        receipt_number=f"SL{case.number}",
+        query_password_hash=PASSWORDS.hash("731731"),
+        missing=["M03"],
+        minor=["M03"],
+        commitment_sha256="c" * 64,
+        supplement_due=date(2026, 5, 8),
+        on_credit_blacklist=False,
+    )
+    return case
+
+
 class Harness:
     def __init__(
         self, pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uuid.UUID], store: AggregateStore

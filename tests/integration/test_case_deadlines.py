@@ -20,6 +20,7 @@ from tests.integration.case_deadlines_support import (  # noqa: F401 (fixture)
     beijing,
     harness_fixture,
     submitted,
+    with_missing_materials,
 )
 
 pytestmark = pytest.mark.integration
@@ -59,18 +60,7 @@ async def test_a_submission_not_reviewed_in_5_days_is_deemed_accepted(harness: H
 async def test_missing_materials_not_supplied_in_time_end_the_case(harness: Harness) -> None:
     owing, paying = submitted(at(2026, 5, 6, 8)), submitted(at(2026, 5, 6, 8))
     for case in (owing, paying):
-        case.accept_with_missing_materials(
-            CLERK,
-            WINDOW,
-            at(2026, 5, 6),
-            receipt_number=f"SL{case.number}",
-            query_password_hash=PASSWORDS.hash("731731"),
-            missing=["M03"],
-            minor=["M03"],
-            commitment_sha256="c" * 64,
-            supplement_due=date(2026, 5, 8),
-            on_credit_blacklist=False,
-        )
+        with_missing_materials(case)
     await harness.save(owing, paying)
     paying.supplement_materials(
         CITIZEN, WINDOW, at(2026, 5, 8, 17), materials={"M03": UploadedFile("d" * 64)}

@@ -8,7 +8,7 @@ import pytest
 
 from backend.calendar_data import YearFile
 from backend.consumers import ensure_installed, tracking_name
-from domain.case import Actor, Case, MaterialIssue, ResultCode, Role, SuspensionKind, UploadedFile
+from domain.case import Actor, MaterialIssue, ResultCode, Role, SuspensionKind, UploadedFile
 from domain.case.records import ExtensionKind
 from tests.integration.case_deadlines_support import (  # noqa: F401 (fixture)
     CITIZEN,
@@ -22,6 +22,7 @@ from tests.integration.case_deadlines_support import (  # noqa: F401 (fixture)
     at,
     harness_fixture,
     submitted,
+    with_missing_materials,
 )
 
 pytestmark = pytest.mark.integration
@@ -30,22 +31,6 @@ HEAD = Actor(id="officer-2", role=Role.OFFICER, name="钱八", department="SCJGJ
 YEAR_2027 = YearFile(
     year=2027, holidays=[date(2027, 1, 1)], makeup_days=[], source="国办发明电〔2026〕(test)"
 )
-
-
-def with_missing_materials(case: Case) -> Case:
-    case.accept_with_missing_materials(
-        CLERK,
-        WINDOW,
-        at(2026, 5, 6),
-        receipt_number=f"SL{case.number}",
-        query_password_hash=PASSWORDS.hash("731731"),
-        missing=["M03"],
-        minor=["M03"],
-        commitment_sha256="c" * 64,
-        supplement_due=date(2026, 5, 8),
-        on_credit_blacklist=False,
-    )
-    return case
 
 
 async def every_kind_of_history(harness: Harness) -> None:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent, Tracking
+from eventsourcing.utils import resolve_topic
 
 from backend.store.errors import AggregateNotFoundError, ConcurrencyError
 from backend.store.recorder import EventRecorder
@@ -38,12 +39,27 @@ class AggregateStore:
             after = None if snapshot is None else snapshot.originator_version
             stored = await self.recorder.select_events(aggregate_id, gt=after, lte=version)
         if snapshot is not None:
-            aggregate = self.mapper.to_domain_event(snapshot).mutate(None)  # type: ignore[attr-defined]
+            aggregate = self._restore(snapshot)
+            if aggregate is None:  # taken by older code: every event from the first, instead
+                stored = await self.recorder.select_events(aggregate_id, lte=version)
         for record in stored:
             aggregate = self.mapper.to_domain_event(record).mutate(aggregate)  # type: ignore[attr-defined]
         if aggregate is None:
             raise AggregateNotFoundError(f"no aggregate {aggregate_id}")
         return aggregate
+
+    def _restore(self, snapshot: StoredEvent) -> Any:
+        """The aggregate a snapshot holds, or None if its class has changed shape since it was taken.
+
+        A snapshot is only a cache of the events: rather than guess what an older
+        shape did not record (as an upcast would have to), its aggregate is rebuilt
+        from the events, and the next snapshot is taken in the current shape.
+        """
+        taken: Any = self.mapper.to_domain_event(snapshot)
+        current = getattr(resolve_topic(taken.topic), "class_version", 1)
+        if taken.state.get("class_version", 1) < current:
+            return None
+        return taken.mutate(None)
 
     async def save(self, *aggregates: Aggregate, tracking: Tracking | None = None) -> list[int]:
         """Append every pending event of the aggregates in one atomic append."""

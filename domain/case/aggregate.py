@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -40,20 +39,9 @@ class Case(
 ):
     """Each stage's commands and events live in the module of that stage; see domain/case/base.py."""
 
-    # The shape of the state a snapshot holds: 2 added `hall`.
+    # The shape of the state a snapshot holds: 2 added `hall`. The store rebuilds a case from its
+    # events rather than use a snapshot of an older shape (backend/store/aggregates.py).
     class_version = 2
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot from before `hall`, which does not say who accepted the case.
-
-        Exact until acceptance; after it, the hall of a prepared pickup (a clerk of the case's
-        hall prepared it), else the hall it was submitted at.
-        """
-        submitted_by, pickup = state["submitted_by"], state.get("pickup")
-        state["hall"] = submitted_by.hall if submitted_by.role is Role.CLERK else None
-        if state.get("acceptance") is not None and pickup is not None:
-            state["hall"] = pickup.hall
 
     @classmethod
     def submit(

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, Snapshot, event
 
 from backend.store.aggregates import AggregateStore
 from backend.store.errors import AggregateNotFoundError, ConcurrencyError
@@ -56,6 +56,28 @@ async def test_snapshots_are_taken_and_used(recorder: EventRecorder, pool: async
     await pool.execute("DELETE FROM stored_events WHERE originator_version <= 10")
     again = await store.get(ledger.id)
     assert again.version == 13 and again.entries == loaded.entries
+
+
+async def test_a_snapshot_of_an_older_shape_is_passed_over_for_the_events(
+    recorder: EventRecorder, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = AggregateStore(recorder, make_mapper(), snapshot_every=5)
+    ledger = Ledger(owner="市场监管局")
+    for n in range(1, 8):
+        ledger.post(Decimal(n))
+    await store.save(ledger)  # version 8: one snapshot, taken in class version 1's shape
+    assert [r[0] for r in await pool.fetch("SELECT originator_version FROM snapshots")] == [8]
+    # What only the snapshot says: were it used, the load would show it.
+    ledger.entries.append(Decimal(99))
+    await pool.execute("DELETE FROM snapshots")
+    await recorder.insert_snapshot(store.mapper.to_stored_event(Snapshot.take(ledger)))
+    assert (await store.get(ledger.id)).entries[-1] == Decimal(99)
+
+    # A release changes the shape (class version 2) without an upcast: the events decide.
+    monkeypatch.setattr(Ledger, "class_version", 2, raising=False)
+    loaded = await store.get(ledger.id)
+    assert loaded.version == 8 and loaded.entries == [Decimal(n) for n in range(1, 8)]
+    assert (await store.get(ledger.id, version=8)).entries == loaded.entries
 
 
 async def test_history_at_a_version_without_snapshots(recorder: EventRecorder) -> None:

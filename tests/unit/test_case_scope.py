@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from eventsourcing.domain import Snapshot
 
 from backend.cases.access import Caller, CaseNotFoundError, NotYourCaseError, UnknownServiceItemError
 from backend.cases.scope import Reach, Scope, authorise
-from backend.store.mapper import make_mapper
 from domain.case import Actor, Case, IllegalTransitionError, NotAuthorisedActorError, Role
 from tests.unit.case_builders import (
     CLERK,
@@ -89,36 +86,6 @@ def test_a_second_acceptance_moves_no_hall() -> None:
     with pytest.raises(IllegalTransitionError):
         accept_by(WINDOW_CLERK)(case)
     assert case.hall == OTHER_CLERK.hall
-
-
-def snapshot_before_hall(case: Case) -> Case:
-    """The case as a snapshot taken before `hall` existed (class version 1) restores it."""
-    mapper = make_mapper()
-    stored = mapper.to_stored_event(Snapshot.take(case))
-    envelope = json.loads(stored.state)
-    del envelope["state"]["hall"], envelope["state"]["class_version"]
-    old = type(stored)(
-        originator_id=stored.originator_id,
-        originator_version=stored.originator_version,
-        topic=stored.topic,
-        state=json.dumps(envelope).encode(),
-    )
-    restored = mapper.to_domain_event(old).mutate(None)  # type: ignore[attr-defined]
-    assert isinstance(restored, Case)
-    return restored
-
-
-@pytest.mark.parametrize(
-    ("case", "hall"),
-    [
-        (at_window()[0], WINDOW_CLERK.hall),  # not yet accepted: exact
-        (build("submitted"), None),
-        (build("ready_for_pickup"), "长沙市民之家"),  # the pickup's hall
-        (at_window(accept_by(WINDOW_CLERK))[0], WINDOW_CLERK.hall),  # the submission's hall
-    ],
-)
-def test_an_old_snapshot_is_given_a_hall(case: Case, hall: str | None) -> None:
-    assert snapshot_before_hall(case).hall == hall
 
 
 def caller(clerk: Actor) -> Caller:

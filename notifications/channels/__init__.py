@@ -1,0 +1,1 @@
+"""Delivery channels: each a small port that sends one rendered message and classifies the outcome."""

@@ -1,0 +1,97 @@
+"""A fake provider served over real HTTP on 127.0.0.1, in a thread of the test process.
+
+Each fake is a `JsonHandler` subclass: it answers POST (and GET) requests with JSON,
+and records every request it was sent, so tests can see exactly what reached the
+provider. The stdlib server is enough: the SDKs under test speak plain HTTP/1.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    """One request as the provider saw it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # encoded as JSON unless it is bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Subclasses implement `answer(request) -> Answer`; `state` is shared per served fake."""
+
+    protocol_version = "HTTP/1.1"
+    state: ClassVar[Any] = None
+
+    def answer(self, request: Received) -> Answer:
+        raise NotImplementedError
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def _serve(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Received(
+            method, parts.path, parse_qs(parts.query), dict(self.headers.items()), self.rfile.read(length)
+        )
+        self.server.received.append(request)  # type: ignore[attr-defined]
+        reply = self.answer(request)
+        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        headers = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests read `received` instead
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:PORT
+    received: list[Received]
+
+
+@contextmanager
+def serving(handler: type[JsonHandler]) -> Iterator[Served]:
+    """Serve the fake on a free loopback port until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name=f"fake:{handler.__name__}", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield Served(f"http://{host}:{port}", server.received)  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

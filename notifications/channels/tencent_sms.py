@@ -1,0 +1,126 @@
+"""SMS through Tencent Cloud (sms 2021-01-11 SendSms), with the SDK's asyncio (httpx) client.
+
+Tencent answers twice over: a request-level `Response.Error` (the SDK raises it) when
+the call as a whole was refused, and otherwise one `SendStatusSet` entry per number,
+each with its own `Code`. We send to one number per call, so that entry is the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+from tencentcloud.common.credential import Credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.sms.v20210111.models import SendSmsRequest
+from tencentcloud.sms.v20210111.sms_client_async import SmsClient
+
+from notifications.channels.base import Delivery, Message, Outcome
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "tencent-sms"
+
+# Transient on this provider: their faults, call-rate limits, and per-number send limits.
+_RETRY_PREFIXES = (
+    "InternalError",
+    "RequestLimitExceeded",
+    "ServerNetworkError",  # the SDK's name for a non-200 HTTP answer
+    "LimitExceeded.DeliveryFrequencyLimit",
+    "LimitExceeded.PhoneNumber",  # ...DailyLimit, ...OneHourLimit, ...ThirtySecondLimit
+)
+# The recipient cannot be reached by SMS at this number.
+_DROP = frozenset(
+    {
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "FailedOperation.PhoneNumberInBlacklist",
+        "FailedOperation.PhoneNumberParseFail",
+    }
+)
+
+
+def classify(code: str) -> Outcome:
+    """Everything not known to be transient or the recipient's is our setup (template,
+    signature, app id, balance, credentials): the other provider may still get through."""
+    if code == "Ok":
+        return Outcome.DONE
+    if code.startswith(_RETRY_PREFIXES):
+        return Outcome.RETRY
+    if code in _DROP:
+        return Outcome.DROP
+    return Outcome.FAIL_OVER
+
+
+def template_params(variables: Mapping[str, str]) -> list[str]:
+    """Tencent templates take positional {1}, {2}…: numeric keys are put in that order."""
+    if all(key.isdigit() for key in variables):
+        return [variables[key] for key in sorted(variables, key=int)]
+    return list(variables.values())
+
+
+@dataclass(frozen=True, slots=True)
+class TencentSmsConfig:
+    secret_id: str
+    secret_key: str
+    sdk_app_id: str  # SmsSdkAppId
+    sign_name: str  # 短信签名, registered with the provider
+    region: str = "ap-guangzhou"
+    endpoint: str = "sms.tencentcloudapi.com"  # host[:port]
+    protocol: str = "https"
+    timeout_s: float = 5.0  # per request
+
+
+class TencentSmsChannel:
+    """Holds one pooled HTTP client; `aclose()` it when the worker stops."""
+
+    name = PROVIDER
+
+    def __init__(self, config: TencentSmsConfig) -> None:
+        self._config = config
+        http = HttpProfile(
+            protocol=config.protocol, endpoint=config.endpoint, reqTimeout=config.timeout_s, keepAlive=True
+        )
+        self._client = SmsClient(
+            Credential(config.secret_id, config.secret_key), config.region, ClientProfile(httpProfile=http)
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def send(self, message: Message) -> Delivery:
+        request = SendSmsRequest()
+        request.PhoneNumberSet = [message.address]
+        request.SmsSdkAppId = self._config.sdk_app_id
+        request.SignName = self._config.sign_name
+        request.TemplateId = message.template
+        request.TemplateParamSet = template_params(message.variables)
+        request.SessionContext = message.key
+        try:
+            async with asyncio.timeout(self._config.timeout_s * 2):
+                response = await self._client.SendSms(request)
+        except TencentCloudSDKException as exc:
+            code = exc.get_code() or ""
+            return Delivery(classify(code), PROVIDER, f"{code}: {exc.get_message()!r}")
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.warning("tencent sms transport error for key %s: %r", message.key, exc)
+            return Delivery(Outcome.RETRY, PROVIDER, f"transport: {exc!r}")
+        except (ValueError, KeyError) as exc:
+            log.warning("tencent sms answered something unreadable for key %s: %r", message.key, exc)
+            return Delivery(Outcome.RETRY, PROVIDER, f"unreadable answer: {exc!r}")
+        statuses = response.SendStatusSet or []
+        if not statuses:
+            return Delivery(Outcome.RETRY, PROVIDER, f"no SendStatusSet (request {response.RequestId})")
+        status = statuses[0]
+        code = status.Code or ""
+        outcome = classify(code)
+        return Delivery(
+            outcome,
+            PROVIDER,
+            f"{code}: {status.Message}",
+            provider_id=status.SerialNo if outcome is Outcome.DONE else None,
+        )

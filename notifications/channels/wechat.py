@@ -1,0 +1,161 @@
+"""WeChat mini-program subscription messages (订阅消息) over the official HTTP API.
+
+The access token is fetched once and cached until shortly before it expires; a send
+answered 40001/42001 (token invalid or expired) refreshes it and retries once.
+Consuming each one-time grant exactly once is the dispatcher's bookkeeping; here
+43101 (not subscribed, or the grant is used up) is simply an explicit DROP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from notifications.channels.base import Delivery, Message, Outcome
+
+log = logging.getLogger(__name__)
+
+NAME = "wechat"
+KEY_FIELD = "key"  # the page query parameter that carries our idempotency key
+NOT_SUBSCRIBED = 43101
+_TOKEN_REJECTED = {40001, 40014, 42001}  # invalid credential, invalid token, token expired
+_RETRY_CODES = {-1, 45009}  # system busy; daily API quota reached
+_FAIL_OVER_CODES = {47003, 40037}  # template data invalid; bad template id
+_UNREACHABLE_CODES = {NOT_SUBSCRIBED, 40003}  # not subscribed; openid not valid for this app
+
+
+@dataclass(frozen=True, slots=True)
+class WechatConfig:
+    appid: str
+    secret: str
+    page: str = "pages/index/index"  # the mini-program page a tap opens; the key rides in its query
+    base_url: str = "https://api.weixin.qq.com"
+    miniprogram_state: str = "formal"  # formal / trial / developer
+    timeout_s: float = 10.0
+    refresh_margin_s: float = 300.0  # fetch a new token this long before the old one expires
+
+
+class _ProviderAnswer(Exception):
+    """A classified failure that ends the attempt."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.detail)
+        self.delivery = delivery
+
+
+class WechatChannel:
+    name = NAME
+
+    def __init__(
+        self,
+        config: WechatConfig,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=config.timeout_s)
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def send(self, message: Message) -> Delivery:
+        if not message.address:
+            return Delivery(Outcome.DROP, NAME, "no openid")
+        try:
+            token = await self._access_token()
+            answer = await self._post(message, token)
+            if answer.get("errcode") in _TOKEN_REJECTED:
+                log.info("wechat rejected the access token (%s); refreshing once", answer.get("errcode"))
+                token = await self._access_token(stale=token)
+                answer = await self._post(message, token)
+                if answer.get("errcode") in _TOKEN_REJECTED:
+                    return Delivery(Outcome.RETRY, NAME, _describe(answer, "after refreshing the token"))
+        except _ProviderAnswer as failure:
+            return failure.delivery
+        return _classify(answer)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def _access_token(self, stale: str | None = None) -> str:
+        """The cached token; a fresh one if none, near expiry, or the one just rejected."""
+        async with self._token_lock:  # concurrent sends share one fetch
+            if self._token is not None and self._token != stale and self._clock() < self._token_expires_at:
+                return self._token
+            params = {
+                "grant_type": "client_credential",
+                "appid": self._config.appid,
+                "secret": self._config.secret,
+            }
+            answer = await self._call("GET", "/cgi-bin/token", params=params)
+            token = answer.get("access_token")
+            if not isinstance(token, str) or not token:
+                code = answer.get("errcode")
+                outcome = Outcome.RETRY if code in _RETRY_CODES or code is None else Outcome.FAIL_OVER
+                raise _ProviderAnswer(Delivery(outcome, NAME, _describe(answer, "fetching the access token")))
+            lifetime = float(answer.get("expires_in") or 7200)
+            self._token = token
+            self._token_expires_at = self._clock() + max(lifetime - self._config.refresh_margin_s, 0.0)
+            return token
+
+    async def _post(self, message: Message, token: str) -> dict[str, Any]:
+        query = urlencode({**message.data, KEY_FIELD: message.key})
+        body = {
+            "touser": message.address,
+            "template_id": message.template,
+            "page": f"{self._config.page}?{query}",
+            "data": {name: {"value": value} for name, value in message.variables.items()},
+            "miniprogram_state": self._config.miniprogram_state,
+        }
+        return await self._call(
+            "POST", "/cgi-bin/message/subscribe/send", params={"access_token": token}, json=body
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One HTTP exchange; transport failures, 5xx and unreadable answers end the attempt as RETRY."""
+        try:
+            response = await self._client.request(method, self._config.base_url + path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise _ProviderAnswer(Delivery(Outcome.RETRY, NAME, f"timeout: {error!r}")) from error
+        except httpx.TransportError as error:
+            raise _ProviderAnswer(Delivery(Outcome.RETRY, NAME, f"transport: {error!r}")) from error
+        if response.status_code >= 500:
+            raise _ProviderAnswer(Delivery(Outcome.RETRY, NAME, f"HTTP {response.status_code}"))
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code != 200 or not isinstance(answer, dict):
+            raise _ProviderAnswer(
+                Delivery(Outcome.FAIL_OVER, NAME, f"HTTP {response.status_code}: {response.text[:200]}")
+            )
+        return answer
+
+
+def _classify(answer: dict[str, Any]) -> Delivery:
+    code = answer.get("errcode", 0)
+    if code == 0:
+        msgid = answer.get("msgid")
+        return Delivery(Outcome.DONE, NAME, provider_id=str(msgid) if msgid is not None else None)
+    if code in _UNREACHABLE_CODES:
+        return Delivery(Outcome.DROP, NAME, _describe(answer))
+    if code in _RETRY_CODES:
+        return Delivery(Outcome.RETRY, NAME, _describe(answer))
+    if code not in _FAIL_OVER_CODES:
+        log.warning("wechat answered an errcode we do not know: %s", answer)
+    return Delivery(Outcome.FAIL_OVER, NAME, _describe(answer))
+
+
+def _describe(answer: dict[str, Any], context: str = "") -> str:
+    text = f"errcode {answer.get('errcode')}: {answer.get('errmsg', '')}"
+    return f"{text} ({context})" if context else text

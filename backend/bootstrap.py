@@ -31,6 +31,9 @@ from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.services import catalogue_router
+from notifications.case_notices import catalogue_items
+from notifications.inbox import Inbox
+from notifications.outbox import NotificationPolicy
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
@@ -47,6 +50,7 @@ def build_runtime(
     if calendars is None:
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     catalogue = CatalogueQueries(lambda: runtime.pool)
+    items = catalogue_items(catalogue)
     runtime = Runtime(
         settings,
         url,
@@ -56,6 +60,8 @@ def build_runtime(
             CaseProgressProjection(),
             WorkQueueProjection(),
             CaseDeadlines(calendars.current, catalogue_times(catalogue)),
+            NotificationPolicy(items, utc_now),
+            Inbox(items),
         ],
         timer_handlers=deadline_handlers(
             lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue

@@ -1,0 +1,148 @@
+"""The in-app inbox (站内消息): every citizen notice, rendered with the inbox templates, and what was read.
+
+The inbox always gets every notice, whatever the channels did, so it is a read model
+of its own (blue/green, rebuilt from the log) rather than a delivery state. What a
+citizen has read is their own act, not derived from events: it lives in `inbox_reads`
+(a plain table, see 0006_notifications.sql) by the entry's key, which the same event
+always gives, so a rebuild never loses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from notifications.case_notices import CaseNotices, ItemLookup, create_notice_table
+from notifications.intents import RecipientKind
+from notifications.policy import intents_for
+from notifications.templates import render
+from projections.case_facts import CASE_TOPICS
+from projections.catalogue import PoolSource
+
+
+class Inbox:
+    """Consumer of every case event (the runner's Consumer protocol, by shape)."""
+
+    name: str = "inbox"
+    topics: frozenset[str] | None = CASE_TOPICS
+    tables: Sequence[str] = ("inbox", "inbox_case_notices")
+
+    def __init__(self, items: ItemLookup) -> None:
+        self.items = items
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        await conn.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS inbox{suffix} (
+                key         text PRIMARY KEY,      -- the intent's key: the same event gives the same key
+                subject     text NOT NULL,         -- the citizen's account
+                purpose     text NOT NULL,
+                title       text NOT NULL,
+                body        text NOT NULL,
+                case_id     uuid,
+                occurred_at timestamptz NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS inbox_subject{suffix}
+                ON inbox{suffix} (subject, occurred_at DESC, key DESC);
+            """
+        )
+        await create_notice_table(conn, f"inbox_case_notices{suffix}")
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        notices = await CaseNotices.read(conn, f"inbox_case_notices{suffix}", envelopes, self.items)
+        rows: list[tuple[Any, ...]] = []
+        for envelope in envelopes:
+            notice = notices.apply(envelope)
+            if notice is None:
+                continue
+            case_id, version = envelope.originator_id, envelope.originator_version
+            for intent in intents_for(notice, case_id, version, envelope.event):
+                if intent.recipient.kind is not RecipientKind.CITIZEN:
+                    continue
+                shown = render(intent, "inbox")
+                rows.append(
+                    (
+                        intent.key,
+                        intent.recipient.address,
+                        intent.purpose.value,
+                        shown.title,
+                        shown.body,
+                        intent.case_id,
+                        intent.occurred_at,
+                    )
+                )
+        await notices.write(conn)
+        if rows:
+            await conn.executemany(
+                f"INSERT INTO inbox{suffix} (key, subject, purpose, title, body, case_id, occurred_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                rows,
+            )
+
+
+# The query side.
+
+
+class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    purpose: str
+    title: str
+    body: str
+    case_id: UUID | None
+    occurred_at: datetime
+    read_at: datetime | None
+
+
+class InboxPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[InboxEntry]  # newest first
+    unread: int  # of all the subject's entries, not only this page's
+    next_before: str | None  # pass as `before` for the next page; None on the last
+
+
+_ENTRIES = (
+    "SELECT i.key, i.purpose, i.title, i.body, i.case_id, i.occurred_at, r.read_at FROM inbox i "
+    "LEFT JOIN inbox_reads r ON r.subject = i.subject AND r.key = i.key WHERE i.subject = $1 "
+    # Paging by the last entry seen: (time, key) orders entries of one moment too.
+    "AND ($2::text IS NULL OR (i.occurred_at, i.key) < "
+    "(SELECT b.occurred_at, b.key FROM inbox b WHERE b.subject = $1 AND b.key = $2)) "
+    "ORDER BY i.occurred_at DESC, i.key DESC LIMIT $3"
+)
+_UNREAD = (
+    "SELECT count(*) FROM inbox i WHERE i.subject = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM inbox_reads r WHERE r.subject = $1 AND r.key = i.key)"
+)
+
+
+class InboxQueries:
+    def __init__(self, pool: PoolSource, clock: Callable[[], datetime]) -> None:
+        self._pool, self.clock = pool, clock
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool if isinstance(self._pool, asyncpg.Pool) else self._pool()
+
+    async def list(self, subject: str, limit: int = 20, before: str | None = None) -> InboxPage:
+        """The subject's entries, newest first, after the entry keyed `before` when given."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await conn.fetch(_ENTRIES, subject, before, limit + 1)
+            unread = await conn.fetchval(_UNREAD, subject)
+        items = [InboxEntry(**dict(r)) for r in rows[:limit]]
+        more = len(rows) > limit
+        return InboxPage(items=items, unread=unread, next_before=items[-1].key if more else None)
+
+    async def mark_read(self, subject: str, keys: Collection[str]) -> int:
+        """Mark the subject's own entries among `keys` read; how many were unread until now."""
+        marked: str = await self.pool.execute(
+            "INSERT INTO inbox_reads (subject, key, read_at) "
+            "SELECT i.subject, i.key, $3 FROM inbox i WHERE i.subject = $1 AND i.key = ANY($2::text[]) "
+            "ON CONFLICT (subject, key) DO NOTHING",
+            subject,
+            list(keys),
+            self.clock(),
+        )
+        return int(marked.rsplit(" ", 1)[1])

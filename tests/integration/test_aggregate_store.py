@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
@@ -28,14 +27,6 @@ class Ledger(Aggregate):
     @event("Posted")
     def post(self, amount: Decimal) -> None:
         self.entries.append(amount)
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 async def test_snapshots_are_taken_and_used(recorder: EventRecorder, pool: asyncpg.Pool) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -193,14 +193,6 @@ async def build_world(store: AggregateStore) -> World:
     for case in (a, b, c, e, f):
         await store.save(case)
     return world
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 
 import asyncpg
@@ -78,14 +77,6 @@ OTHER_HALL = Caller(subject="clerk-2", role=Role.CLERK, name="吴八", hall="YLQ
 
 def officer(department: str, n: int = 1) -> Caller:
     return Caller(subject=f"officer-{department}-{n}", role=Role.OFFICER, department=department)
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 @pytest.fixture

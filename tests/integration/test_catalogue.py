@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,14 +50,6 @@ _ROWS = {
     "catalogue_bundles": "SELECT * FROM catalogue_bundles ORDER BY code",
     "catalogue_versions": "SELECT * FROM catalogue_versions ORDER BY entry_id, version",
 }
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -14,14 +13,6 @@ from backend.store.loads import LoadCoalescer, Loaded
 from backend.store.recorder import EventRecorder
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 class CountingPool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.integration
 
 def event(oid: uuid.UUID, version: int, payload: bytes = b"{}") -> StoredEvent:
     return StoredEvent(oid, version, "tests:Happened", payload)
-
-
-@pytest.fixture
-async def recorder(db_url: str, schema: str, pool: asyncpg.Pool) -> AsyncIterator[EventRecorder]:
-    rec = EventRecorder(db_url, schema, pool)
-    await rec.start()
-    yield rec
-    await rec.close()
 
 
 async def test_reader_never_sees_a_later_id_before_an_earlier_one(

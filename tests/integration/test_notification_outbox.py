@@ -25,7 +25,7 @@ from tests.integration import test_case_progress as shared
 from tests.integration.test_case_progress import World, at, catch_up
 
 # The five cases of the progress tests, and the fixtures that build them.
-recorder, mapper, store, world = shared.recorder, shared.mapper, shared.store, shared.world
+mapper, store, world = shared.mapper, shared.store, shared.world  # recorder: tests/integration/conftest.py
 
 pytestmark = pytest.mark.integration
 

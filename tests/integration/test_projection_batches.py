@@ -19,7 +19,7 @@ from tests.integration import test_work_queue as queue_tests
 from tests.integration.test_case_progress import CLERK, COMPANY, MINI, WINDOW, World, at, catch_up, officer
 
 # The progress tests' cases, the work queue's busier department, and the fixtures that build them.
-recorder, mapper, store, world = shared.recorder, shared.mapper, shared.store, shared.world
+mapper, store, world = shared.mapper, shared.store, shared.world  # recorder: tests/integration/conftest.py
 busy = queue_tests.busy
 
 pytestmark = pytest.mark.integration

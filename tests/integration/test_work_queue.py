@@ -36,7 +36,7 @@ from tests.integration.test_case_progress import (
 )
 
 # The same five cases as the progress tests, and the fixtures that build them.
-recorder, mapper, store, world = shared.recorder, shared.mapper, shared.store, shared.world
+mapper, store, world = shared.mapper, shared.store, shared.world  # recorder: tests/integration/conftest.py
 
 pytestmark = pytest.mark.integration
 

@@ -96,7 +96,7 @@ class CaseServiceBase:
         department: str | None = None,
     ) -> Case:
         """Run `command` on the case under the caller's scope; reloaded and rerun on a conflict."""
-        scope = await look_up(self.aggregates, self.catalogue, case_id, caller)
+        scope = await look_up(self.catalogue, caller)
         actor, channel, at = actor_of(caller), channel_of(caller), self.clock()
 
         def act(case: Case) -> Case:

@@ -37,8 +37,8 @@ class Scope:
     item_departments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-async def look_up(aggregates: AggregateStore, catalogue: Catalogue, case_id: UUID, caller: Identity) -> Scope:
-    """Only what the case itself cannot say; no case is read here (`aggregates`, `case_id`: unused)."""
+async def look_up(catalogue: Catalogue, caller: Identity) -> Scope:
+    """Only what the case itself cannot say; no case is read here."""
     if caller.role is Role.OFFICER:
         return Scope(item_departments=await catalogue.item_departments())
     return Scope()

@@ -10,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
+import aiohttp
 from alibabacloud_dysmsapi20170525.client import Client
-from alibabacloud_dysmsapi20170525.models import SendSmsRequest
+from alibabacloud_dysmsapi20170525.models import (
+    QuerySendDetailsRequest,
+    QuerySendDetailsResponseBody,
+    SendSmsRequest,
+)
 from alibabacloud_tea_openapi.exceptions import ServerException
 from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 from Tea.exceptions import TeaException
 
+from domain.case.checks import BEIJING
 from notifications.channels.base import Delivery, Message, Outcome
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,12 @@ PROVIDER = "aliyun-sms"
 _RETRY = frozenset({"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isp.SYSTEM_ERROR"})
 # The number itself is wrong: no provider will reach it.
 _DROP = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
+
+# QuerySendDetails: one SendDate (Beijing time) per call, at most 50 records a page.
+_DAYS_BACK = 3  # SendDates looked through at most, today included
+_PAGE_SIZE = 50
+_MAX_PAGES = 20  # per day: beyond 1000 sends to one number in a day we would rather not say
+_FAILED = "2"  # SendStatus: 1 waiting for the receipt, 2 failed, 3 received
 
 
 def classify(code: str) -> Outcome:
@@ -43,6 +57,33 @@ def classify(code: str) -> Outcome:
     return Outcome.FAIL_OVER
 
 
+def query_number(address: str) -> str:
+    """QuerySendDetails wants a mainland number bare (11 digits), any other with its country
+    code and no "+"; SendSms takes our E.164 "+86…" as it is."""
+    digits = address.removeprefix("+")
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+
+
+def send_dates(since: datetime, now: datetime) -> list[date]:
+    """The Beijing days from `since` to `now`, no more than the last `_DAYS_BACK`."""
+    today = now.astimezone(BEIJING).date()
+    first = min(max(since.astimezone(BEIJING).date(), today - timedelta(days=_DAYS_BACK - 1)), today)
+    return [first + timedelta(days=n) for n in range((today - first).days + 1)]
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether a transport failure came before any request could leave (refused, no route,
+    connect timeout). The SDK hides aiohttp's error under two wrappers, so look through them."""
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            break
+        if isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return True
+        cause = getattr(cause, "inner_exception", None) or cause.__cause__ or cause.__context__
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class AliyunSmsConfig:
     access_key_id: str
@@ -53,11 +94,16 @@ class AliyunSmsConfig:
     timeout_s: float = 5.0  # for connecting, and again for reading the answer
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class AliyunSmsChannel:
     name = PROVIDER
 
-    def __init__(self, config: AliyunSmsConfig) -> None:
+    def __init__(self, config: AliyunSmsConfig, clock: Callable[[], datetime] = _utc_now) -> None:
         self._config = config
+        self._clock = clock
         millis = int(config.timeout_s * 1000)
         self._client = Client(
             Config(
@@ -89,8 +135,9 @@ class AliyunSmsChannel:
                 response = await self._client.send_sms_with_options_async(request, runtime)
         except TimeoutError:
             log.warning("aliyun sms timed out for key %s", message.key)
-            return Delivery(Outcome.RETRY, PROVIDER, "timeout")
+            return Delivery(Outcome.RETRY, PROVIDER, "timeout", ambiguous=True)
         except ServerException as exc:
+            # An answer, though a 5xx one: the gateway says it did not send.
             return Delivery(Outcome.RETRY, PROVIDER, f"HTTP {exc.status_code} {exc.code}: {exc.message}")
         except TeaException as exc:
             # Client-side HTTP errors carry a provider code; transport failures carry none.
@@ -98,7 +145,7 @@ class AliyunSmsChannel:
             if code:
                 return Delivery(classify(code), PROVIDER, f"{code}: {exc.message}")
             log.warning("aliyun sms transport error for key %s: %s", message.key, exc)
-            return Delivery(Outcome.RETRY, PROVIDER, f"transport: {exc}")
+            return Delivery(Outcome.RETRY, PROVIDER, f"transport: {exc}", ambiguous=not never_connected(exc))
         body = response.body
         code = body.code or ""
         outcome = classify(code)
@@ -108,3 +155,51 @@ class AliyunSmsChannel:
             f"{code}: {body.message}",
             provider_id=body.biz_id if outcome is Outcome.DONE else None,
         )
+
+    async def was_sent(self, key: str, address: str, since: datetime) -> bool | None:
+        """Looks through QuerySendDetails day by day. The window is whole Beijing days: an
+        earlier send on `since`'s day counts, as any send carrying `key` is this message."""
+        number = query_number(address)
+        for day in send_dates(since, self._clock()):
+            for page in range(1, _MAX_PAGES + 1):
+                body = await self._details(number, day, page)
+                if body is None:
+                    return None
+                dtos = body.sms_send_detail_dtos
+                records = (dtos.sms_send_detail_dto if dtos else None) or []
+                if any(record.out_id == key and str(record.send_status) != _FAILED for record in records):
+                    return True
+                if len(records) < _PAGE_SIZE or page * _PAGE_SIZE >= _total(body, page):
+                    break
+            else:
+                log.warning("aliyun sms: more than %d pages of sends to one number on %s", _MAX_PAGES, day)
+                return None
+        return False
+
+    async def _details(self, number: str, day: date, page: int) -> QuerySendDetailsResponseBody | None:
+        """One page of the day's sends to `number`, or None (logged) if it could not be had."""
+        request = QuerySendDetailsRequest(
+            phone_number=number, send_date=day.strftime("%Y%m%d"), page_size=_PAGE_SIZE, current_page=page
+        )
+        try:
+            async with asyncio.timeout(self._config.timeout_s * 2):
+                response = await self._client.query_send_details_with_options_async(request, RuntimeOptions())
+        except (TimeoutError, TeaException) as exc:
+            log.warning("aliyun sms: no send details for %s on %s: %r", number, day, exc)
+            return None
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("aliyun sms: unreadable send details for %s on %s: %r", number, day, exc)
+            return None
+        body = response.body
+        if body is None or body.code != "OK":
+            log.warning("aliyun sms: no send details for %s on %s: %s", number, day, body and body.code)
+            return None
+        return body
+
+
+def _total(body: QuerySendDetailsResponseBody, page: int) -> int:
+    """TotalCount comes as a string; without it, assume there may be another page."""
+    try:
+        return int(body.total_count)
+    except (TypeError, ValueError):
+        return (page + 1) * _PAGE_SIZE

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Outcome(Enum):
@@ -48,6 +49,9 @@ class Delivery:
     provider: str  # "fcm", "wechat", "aliyun-sms", "tencent-sms"
     detail: str = ""  # the provider's code and message, or the transport error
     provider_id: str | None = None  # the provider's message id, when it gives one
+    # The request may have reached the provider and been acted on though no answer came back
+    # (a timeout after sending, a dropped connection): sending again could send twice.
+    ambiguous: bool = False
 
 
 class Channel(Protocol):
@@ -55,4 +59,21 @@ class Channel(Protocol):
 
     async def send(self, message: Message) -> Delivery:
         """Send once; never raise for a provider's answer or a transport error: classify it."""
+        ...
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A channel whose provider can say whether it sent a message, found by our key.
+
+    Providers are not idempotent, so after an ambiguous attempt the dispatcher asks
+    before sending again: SMS providers keep our key (Aliyun OutId, Tencent
+    SessionContext) with each send they record, queryable per phone number.
+    """
+
+    name: str
+
+    async def was_sent(self, key: str, address: str, since: datetime) -> bool | None:
+        """True: a send carrying `key` to `address` since `since` is on record; False: none is;
+        None: the provider could not be asked (then ask again later). Never raises."""
         ...

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
-from tencentcloud.sms.v20210111.models import SendSmsRequest
+from tencentcloud.sms.v20210111.models import (
+    PullSmsSendStatusByPhoneNumberRequest,
+    PullSmsSendStatusByPhoneNumberResponse,
+    SendSmsRequest,
+)
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient
 
 from notifications.channels.base import Delivery, Message, Outcome
@@ -42,6 +47,13 @@ _DROP = frozenset(
         "FailedOperation.PhoneNumberParseFail",
     }
 )
+# The request never left: sending again cannot send twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+# PullSmsSendStatusByPhoneNumber: at most 100 records a call, and 7 days back.
+_LIMIT = 100
+_MAX_PAGES = 10
+_LOOKBACK = timedelta(days=7)
 
 
 def classify(code: str) -> Outcome:
@@ -75,13 +87,18 @@ class TencentSmsConfig:
     timeout_s: float = 5.0  # per request
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class TencentSmsChannel:
     """Holds one pooled HTTP client; `aclose()` it when the worker stops."""
 
     name = PROVIDER
 
-    def __init__(self, config: TencentSmsConfig) -> None:
+    def __init__(self, config: TencentSmsConfig, clock: Callable[[], datetime] = _utc_now) -> None:
         self._config = config
+        self._clock = clock
         http = HttpProfile(
             protocol=config.protocol, endpoint=config.endpoint, reqTimeout=config.timeout_s, keepAlive=True
         )
@@ -106,15 +123,21 @@ class TencentSmsChannel:
         except TencentCloudSDKException as exc:
             code = exc.get_code() or ""
             return Delivery(classify(code), PROVIDER, f"{code}: {exc.get_message()!r}")
-        except (httpx.HTTPError, TimeoutError) as exc:
-            log.warning("tencent sms transport error for key %s: %r", message.key, exc)
+        except _NOT_SENT as exc:
+            log.warning("tencent sms could not connect for key %s: %r", message.key, exc)
             return Delivery(Outcome.RETRY, PROVIDER, f"transport: {exc!r}")
+        except (httpx.HTTPError, TimeoutError) as exc:
+            # Sent, perhaps: the connection was made before it timed out or dropped.
+            log.warning("tencent sms transport error for key %s: %r", message.key, exc)
+            return Delivery(Outcome.RETRY, PROVIDER, f"transport: {exc!r}", ambiguous=True)
         except (ValueError, KeyError) as exc:
+            # A 200 we cannot read may have said the message went out.
             log.warning("tencent sms answered something unreadable for key %s: %r", message.key, exc)
-            return Delivery(Outcome.RETRY, PROVIDER, f"unreadable answer: {exc!r}")
+            return Delivery(Outcome.RETRY, PROVIDER, f"unreadable answer: {exc!r}", ambiguous=True)
         statuses = response.SendStatusSet or []
         if not statuses:
-            return Delivery(Outcome.RETRY, PROVIDER, f"no SendStatusSet (request {response.RequestId})")
+            detail = f"no SendStatusSet (request {response.RequestId})"
+            return Delivery(Outcome.RETRY, PROVIDER, detail, ambiguous=True)
         status = statuses[0]
         code = status.Code or ""
         outcome = classify(code)
@@ -124,3 +147,44 @@ class TencentSmsChannel:
             f"{code}: {status.Message}",
             provider_id=status.SerialNo if outcome is Outcome.DONE else None,
         )
+
+    async def was_sent(self, key: str, address: str, since: datetime) -> bool | None:
+        """Pages through the number's send reports from `since` (at most 7 days back) to now."""
+        now = self._clock()
+        request = PullSmsSendStatusByPhoneNumberRequest()
+        request.PhoneNumber = address
+        request.SmsSdkAppId = self._config.sdk_app_id
+        request.BeginTime = int(max(since, now - _LOOKBACK).timestamp())
+        request.EndTime = int(now.timestamp())
+        request.Limit = _LIMIT
+        seen: set[str] = set()
+        for page in range(_MAX_PAGES):
+            request.Offset = page * _LIMIT
+            response = await self._pull(request)
+            if response is None:
+                return None
+            statuses = response.PullSmsSendStatusSet or []
+            if any(status.SessionContext == key and status.ReportStatus != "FAIL" for status in statuses):
+                return True
+            if len(statuses) < _LIMIT:
+                return False
+            serials = {status.SerialNo for status in statuses}
+            if serials <= seen:
+                # Tencent documents Offset as "fixed at 0 for now": a page over again means it
+                # ignored ours, and what lies beyond the first page cannot be seen.
+                log.warning("tencent sms: the report pull for %s ignored Offset %d", address, request.Offset)
+                return None
+            seen |= serials
+        log.warning("tencent sms: more than %d pages of reports for %s", _MAX_PAGES, address)
+        return None
+
+    async def _pull(
+        self, request: PullSmsSendStatusByPhoneNumberRequest
+    ) -> PullSmsSendStatusByPhoneNumberResponse | None:
+        """One page of the number's send reports, or None (logged) if it could not be had."""
+        try:
+            async with asyncio.timeout(self._config.timeout_s * 2):
+                return await self._client.PullSmsSendStatusByPhoneNumber(request)
+        except (TencentCloudSDKException, httpx.HTTPError, TimeoutError, ValueError, KeyError) as exc:
+            log.warning("tencent sms: no send reports for %s: %r", request.PhoneNumber, exc)
+            return None

@@ -21,6 +21,7 @@ from backend.materials import (
     MaterialTooLargeError,
     MaterialTypeError,
 )
+from backend.notify import build_dispatcher
 from backend.runtime import Runtime, utc_now
 from backend.settings import Settings
 from miniapp_api.admin_calendar import admin_calendar_router
@@ -29,10 +30,18 @@ from miniapp_api.case_commands import case_command_handlers, register_case_probl
 from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
+from miniapp_api.notification_routes import admin_notifications_router, my_notifications_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.services import catalogue_router
+from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
 from notifications.case_notices import catalogue_items
-from notifications.inbox import Inbox
+from notifications.contacts import (
+    Contacts,
+    DeviceNotFoundError,
+    InvalidPreferenceError,
+    UnknownTemplateError,
+)
+from notifications.inbox import Inbox, InboxQueries
 from notifications.outbox import NotificationPolicy
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
@@ -51,6 +60,16 @@ def build_runtime(
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     catalogue = CatalogueQueries(lambda: runtime.pool)
     items = catalogue_items(catalogue)
+    services = []
+    if with_consumers:
+        services.append(
+            build_dispatcher(
+                settings.notifications,
+                lambda: runtime.pool,
+                lambda stored: runtime.mapper.to_domain_event(stored),
+                settings.privacy.data_keys[0][1],
+            )
+        )
     runtime = Runtime(
         settings,
         url,
@@ -67,6 +86,7 @@ def build_runtime(
             lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
         ),
         with_consumers=with_consumers,
+        services=services,
     )
     return runtime
 
@@ -106,6 +126,11 @@ def problem_map() -> ProblemMap:
     problems.register(MaterialCorruptedError, 500, "material-corrupted", "Stored material is damaged")
     register_case_problems(problems)
     register_case_service_problems(problems)
+    problems.register(DeviceNotFoundError, 404, "device-not-found", "No such device on this account")
+    problems.register(UnknownTemplateError, 400, "wechat-template-unknown", "No such WeChat template")
+    problems.register(InvalidPreferenceError, 400, "preference-invalid", "No such notification preference")
+    problems.register(NotificationNotFoundError, 404, "notification-not-found", "No such notification")
+    problems.register(NotificationNotDeadError, 409, "notification-not-dead", "Notification is not dead")
     return problems
 
 
@@ -148,6 +173,10 @@ def build_app(settings: Settings, url: str) -> Litestar:
                 ],
             ),
             admin_calendar_router(calendars),
+            my_notifications_router(
+                Contacts(lambda: runtime.pool, utc_now), InboxQueries(lambda: runtime.pool, utc_now)
+            ),
+            admin_notifications_router(OutboxAdmin(lambda: runtime.pool, utc_now)),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
         ],
         problem_map=problem_map(),

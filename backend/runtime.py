@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +32,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Service(Protocol):
+    """Something that runs in the background of a consumer-running process."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Runtime:
     def __init__(
         self,
@@ -40,6 +49,7 @@ class Runtime:
         consumers: Sequence[Consumer] = (),
         timer_handlers: Mapping[str, TimerHandler] | None = None,
         with_consumers: bool = True,
+        services: Sequence[Service] = (),
     ) -> None:
         self.settings = settings
         self.url = url
@@ -47,6 +57,7 @@ class Runtime:
         self.consumers = {c.name: c for c in consumers}
         self.timer_handlers = dict(timer_handlers or {})
         self.with_consumers = with_consumers
+        self.services = list(services)  # run beside the consumers (the dispatcher), started once the pool is
         self.registry = CollectorRegistry()
         self.lag_metrics = LagMetrics(self.registry)
         self.mapper = make_mapper(personal=PersonalCipher(settings.privacy.data_keys))
@@ -103,6 +114,7 @@ class Runtime:
                 self.mapper.to_domain_event,
                 batch_size=cfg.batch_size,
                 poll_seconds=cfg.poll_seconds,
+                coalesce_seconds=cfg.coalesce_seconds,
             )
             runner.start()
             self._runners.append(runner)
@@ -110,8 +122,12 @@ class Runtime:
             self.pool, self.timer_handlers, utc_now, poll_seconds=cfg.timer_poll_seconds
         )
         self._timers.start()
+        for service in self.services:
+            service.start()
 
     async def stop(self) -> None:
+        if self.with_consumers:
+            await asyncio.gather(*(service.stop() for service in self.services))
         await asyncio.gather(*(runner.stop() for runner in self._runners))
         if self._timers is not None:
             await self._timers.stop()

@@ -10,6 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+from backend.notify_settings import (
+    NotificationSettings,
+    NotificationSettingsError,
+    load_notification_settings,
+)
 from backend.store.personal_cipher import KeyringError, dev_data_keys, parse_data_keys
 from domain.case import DEFAULT_PATTERN, CaseNumberError, format_case_number
 
@@ -42,6 +47,7 @@ class ConsumerSettings:
     enabled: bool  # run consumers and timers in this process
     batch_size: int
     poll_seconds: float  # fallback when no NOTIFY arrives
+    coalesce_seconds: float  # after a NOTIFY, how long a consumer lets appends gather before it reads
     timer_poll_seconds: float
 
 
@@ -89,6 +95,7 @@ class Settings:
     files: FileSettings
     privacy: PrivacySettings
     cases: CaseSettings
+    notifications: NotificationSettings
     auth: AuthSettings = field(repr=False)
 
     @property
@@ -166,6 +173,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except CaseNumberError as exc:
         raise SettingsError(f"CITYPASS_CASE_NUMBER_PATTERN: {exc}") from None
     data_dir = Path(text("DATA_DIR", "var")).expanduser().resolve()
+    try:
+        notifications = load_notification_settings(env)
+    except NotificationSettingsError as exc:
+        raise SettingsError(str(exc)) from None
     return Settings(
         env=mode,
         data_dir=data_dir,
@@ -184,6 +195,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             enabled=flag("CONSUMERS", True),
             batch_size=integer("CONSUMER_BATCH", 500, 1, 10_000),
             poll_seconds=number("CONSUMER_POLL_SECONDS", 1.0, 0.01, 3600),
+            coalesce_seconds=number("CONSUMER_COALESCE_MS", 10.0, 0.0, 1000.0) / 1000,
             timer_poll_seconds=number("TIMER_POLL_SECONDS", 1.0, 0.01, 3600),
         ),
         http=HttpSettings(
@@ -198,6 +210,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         privacy=PrivacySettings(data_keys=tuple(keys)),
         cases=CaseSettings(region=region, number_pattern=pattern),
+        notifications=notifications,
         auth=AuthSettings(
             jwt_secret=secret,
             token_ttl_seconds=integer("TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),

@@ -345,7 +345,9 @@ def measure(run: Run) -> None:
     args, fig = run.args, run.figures
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         files = Path(tmp) / "files"
-        with served(run.db_url, run.schema, args.workers, files, split=not args.single) as server:
+        with served(
+            run.db_url, run.schema, args.workers, files, split=not args.single, settings=args.setting
+        ) as server:
             worker_pid = server.worker.pid if server.worker else None
             meter = CpuMeter(server.process.pid, run.postmaster_pid, worker_pid)
             with run.phase("fill"):  # the server's consumers follow the fill as it goes
@@ -442,6 +444,13 @@ def machine(db_url: str) -> dict[str, Any]:
     }
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("CITYPASS_"):
+        raise argparse.ArgumentTypeError(f"expected CITYPASS_NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s phases, 30,000 events")
@@ -475,6 +484,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="consumers and timers inside the API process (`serve`), not in a `citypass worker` of their own",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="CITYPASS_NAME=VALUE",
+        help="a server setting to change from its default, for both processes (repeatable)",
+    )
     parser.add_argument("--catch-up-timeout", type=float, default=900, help="seconds to wait for consumers")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--database-url", default=None, help=f"PostgreSQL to use (default {MACHINE_URL})")
@@ -489,6 +506,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.setting = dict(args.setting)
     args.seconds = args.seconds or (2.0 if args.quick else 10.0)
     args.warmup = min(2.0, args.seconds / 5)
     args.write_warmup = args.warmup if args.quick else max(args.warmup, 5.0)
@@ -506,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         clients=args.clients,
         progress_clients=args.progress_clients,
         server_workers=args.workers,
+        settings=args.setting,
         shape="single" if args.single else "split",
         database="embedded" if args.embedded else "machine",
     )

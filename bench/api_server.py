@@ -147,11 +147,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(db_url: str, schema: str, workers: int, files: Path, *, split: bool) -> Iterator[Server]:
+def served(
+    db_url: str,
+    schema: str,
+    workers: int,
+    files: Path,
+    *,
+    split: bool,
+    settings: dict[str, str] | None = None,
+) -> Iterator[Server]:
     """The server with the stock settings, on its own schema and a free port.
 
     `split` is DESIGN.md's production shape: `serve --no-consumers` for HTTP and one
     `citypass worker` for the consumers and timers; otherwise `serve` runs everything.
+    `settings` are CITYPASS_* variables to set beside those (`--setting` on the command line).
     """
     port = free_port()
     log_path = files.parent / f"server-{port}.log"
@@ -163,6 +172,7 @@ def served(db_url: str, schema: str, workers: int, files: Path, *, split: bool) 
         CITYPASS_FILES_DIR=str(files),
         CITYPASS_WORKERS=str(workers),
     )
+    env.update(settings or {})
     serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
     processes: list[subprocess.Popen[bytes]] = []
     with log_path.open("wb") as log:

@@ -36,6 +36,7 @@ class ConsumerRunner:
         *,
         batch_size: int = 100,
         poll_seconds: float = 1.0,
+        coalesce_seconds: float = 0.0,
         retry_seconds: float = 2.0,
         listen: bool = True,
         min_backoff: float = 0.1,
@@ -44,6 +45,7 @@ class ConsumerRunner:
         self.url, self.reader, self.consumer, self.decode = url, reader, consumer, decode
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.coalesce_seconds = coalesce_seconds  # after a wake-up, how long to let appends gather
         self.retry_seconds = retry_seconds  # how often a follower, or a lost connection, tries again
         self.listen = listen
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
@@ -184,9 +186,17 @@ class ConsumerRunner:
         self._wake.set()
 
     async def _idle(self) -> None:
-        """Wait for a notification or the poll interval, whichever comes first."""
+        """Wait for a notification or the poll interval, whichever comes first, then let appends gather.
+
+        Every batch costs a transaction whatever it holds, and every append wakes every
+        consumer: without the pause, a busy log makes each consumer run a transaction per
+        append or two. Waiting coalesce_seconds after the wake-up lets the appends of
+        that moment arrive, so one batch takes them all, at the price of that much lag.
+        """
         with contextlib.suppress(TimeoutError):  # a timeout is the polling fallback: read anyway
             await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        if self.coalesce_seconds > 0:
+            await self._pause(self.coalesce_seconds)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):  # the pause ran its course without a stop

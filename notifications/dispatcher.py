@@ -1,0 +1,569 @@
+"""The dispatcher: drains the outbox through the channels, at least once, and records every attempt.
+
+A pass, in each of a few lanes:
+1. claim: one transaction leases up to `batch` due rows (SKIP LOCKED, a fresh claim id,
+   next_attempt_at pushed out by the lease) and reads how to reach their recipients,
+   reserving WeChat grants, then commits;
+2. deliver: each row walks the failover order (WeChat, push, SMS by default), skipping
+   channels the recipient muted, has no address on, or that must wait (quiet hours for
+   non-urgent push and SMS, per-phone limits), and stops at the first DONE or RETRY;
+3. record: one transaction writes every attempt, then each row's new state, where the
+   row still carries this pass's claim id.
+
+A dispatcher killed between 2 and 3 leaves its rows leased; when the lease runs out
+another dispatcher sends them again, with the same key. That is the only way a
+recipient can get a message twice, and then both carry one key. An SMS whose fate is
+unclear (a timeout after sending) is not sent again before the provider has been asked
+whether it has a send with that key.
+
+Where no external channel can reach a recipient (no grant, no device, no mobile, or
+each of them unreachable), the notification ends delivered on "inbox": the in-app inbox
+(for officers, their work queue) holds every notification anyway. A notification that
+keeps failing (RETRY, or every channel failing over) ends in the dead letter after
+`max_attempts` attempts since it was last re-driven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from notifications.address_book import (
+    AddressBook,
+    Decode,
+    Device,
+    PhoneDigest,
+    Wanted,
+    history_window,
+    read_book,
+)
+from notifications.channels.base import Channel, Delivery, Message, Outcome, Reconciling
+from notifications.delivery_rules import QuietHours, RateLimit, backoff, free_at
+from notifications.intents import Intent, OfficerRole, Purpose, Recipient, RecipientKind
+from notifications.templates import TEMPLATES, TemplateError, render
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+PoolSource = Callable[[], asyncpg.Pool]
+
+WECHAT, PUSH, SMS, INBOX = "wechat", "push", "sms", "inbox"
+EXTERNAL = (WECHAT, PUSH, SMS)
+_WAITS_FOR_QUIET = (PUSH, SMS)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRules:
+    order: tuple[str, ...] = EXTERNAL  # failover order of the external channels
+    quiet: QuietHours | None = None
+    sms_limits: tuple[RateLimit, ...] = ()
+    max_attempts: int = 10
+    backoff_base: float = 5.0  # seconds
+    backoff_cap: float = 3600.0
+    batch: int = 100
+    lanes: int = 2  # passes running at once, each on its own batch
+    lease: timedelta = timedelta(minutes=5)  # longer than any pass: every send has its own timeout
+    poll_seconds: float = 1.0
+    # After an unclear SMS send, how long "not on the provider's record" is not yet proof: Tencent
+    # lists a send only once the carrier has reported on it. Until then the dispatcher asks again.
+    settle_after: timedelta = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        if not self.order or len(set(self.order)) != len(self.order) or set(self.order) - set(EXTERNAL):
+            raise ValueError(f"the failover order names each of {EXTERNAL} at most once, not {self.order}")
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The configured channels; a channel left None is never tried."""
+
+    wechat: Channel | None = None
+    push: Channel | None = None
+    sms: Sequence[Channel] = ()  # providers in failover order
+
+    def has(self, channel: str) -> bool:
+        return bool(self.sms) if channel == SMS else getattr(self, channel) is not None
+
+
+@dataclass
+class _Row:
+    """A claimed notification and what this pass did with it."""
+
+    intent: Intent
+    attempts: int
+    attempt_base: int
+    dropped: list[str]  # channels that cannot reach the recipient for this notification
+    unsettled: list[str]  # SMS providers whose last send has no clear answer
+    unsettled_since: datetime | None
+    tries: list[tuple[Any, ...]] = field(default_factory=list)  # attempt rows to write
+    # set by the outcome
+    state: str = "pending"
+    channel: str | None = None
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    deferred: str | None = None
+    grant_use: str | None = None  # sent | refused | keep; None releases a reserved grant
+    dead_devices: list[str] = field(default_factory=list)
+    sms_sent: list[tuple[str, datetime]] = field(default_factory=list)  # (phone digest, time)
+
+    @property
+    def key(self) -> str:
+        return self.intent.key
+
+
+_CLAIM = """
+UPDATE notification_outbox o SET next_attempt_at = $3, claim = $4
+FROM (
+    SELECT key FROM notification_outbox WHERE state = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED
+) AS due
+WHERE o.key = due.key
+RETURNING o.key, o.purpose, o.recipient_kind, o.recipient, o.recipient_role, o.case_id, o.variables,
+          o.urgent, o.occurred_at, o.tried_channels, o.attempts, o.attempt_base, o.unsettled,
+          o.unsettled_since
+"""
+
+_ATTEMPTS = """
+INSERT INTO notification_attempts (key, attempt, channel, provider, outcome, detail, provider_id, at)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[])
+ON CONFLICT (key, attempt) DO NOTHING
+"""
+
+# Lists travel as comma-joined text: unnest cannot take ragged arrays.
+_RECORD = """
+UPDATE notification_outbox o SET
+    state = u.state, channel = u.channel, attempts = u.attempts,
+    tried_channels = string_to_array(u.dropped, ','), unsettled = string_to_array(u.unsettled, ','),
+    next_attempt_at = coalesce(u.next_attempt_at, o.next_attempt_at),
+    last_error = coalesce(u.last_error, o.last_error), delivered_at = u.delivered_at,
+    deferred = u.deferred, unsettled_since = u.unsettled_since, claim = NULL
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[],
+            $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
+     AS u(key, state, channel, attempts, dropped, unsettled, next_attempt_at, last_error, delivered_at,
+          deferred, unsettled_since)
+WHERE o.key = u.key AND o.claim = $12
+RETURNING o.key
+"""
+
+
+class Dispatcher:
+    """Delivers pending notifications; several processes may run one each (they share by SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        pool: PoolSource,
+        channels: Channels,
+        rules: DispatchRules,
+        *,
+        decode: Decode,
+        phone_digest: PhoneDigest,
+        clock: Clock,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._pool, self.channels, self.rules = pool, channels, rules
+        self.decode, self.digest, self.clock, self.rng = decode, phone_digest, clock, rng
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._passes = 0
+
+    # Running.
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._lane(), name=f"dispatcher:{n}") for n in range(self.rules.lanes)
+        ]
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the passes in hand record what they sent, then return; cancel after grace_seconds."""
+        self._stopping.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+        if pending:
+            log.warning("dispatcher did not stop within %.1fs; cancelling it", grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
+        for channel in self._all_channels():
+            with contextlib.suppress(Exception):
+                close = getattr(channel, "aclose", None)
+                if close is not None:
+                    await close()
+
+    async def _lane(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = await self.dispatch_once()
+            except Exception:
+                log.exception("dispatcher pass failed; trying again in %.1fs", self.rules.poll_seconds)
+                handled = 0
+            if handled < self.rules.batch:
+                with contextlib.suppress(TimeoutError):  # time to look for due notifications again
+                    await asyncio.wait_for(self._stopping.wait(), self.rules.poll_seconds)
+
+    def _all_channels(self) -> list[Channel]:
+        found = [c for c in (self.channels.wechat, self.channels.push) if c is not None]
+        return found + list(self.channels.sms)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool()
+
+    # One pass.
+
+    async def dispatch_once(self) -> int:
+        """Claim, deliver and record one batch; return how many notifications it held."""
+        now = self.clock()
+        claim = uuid.uuid4()
+        async with self.pool.acquire() as conn, conn.transaction():
+            records = await conn.fetch(_CLAIM, now, self.rules.batch, now + self.rules.lease, claim)
+            if not records:
+                return 0
+            rows = [_row(r) for r in records]
+            window = history_window([limit.window for limit in self.rules.sms_limits])
+            wanted = [self._wanted(row) for row in rows]
+            book = await read_book(conn, wanted, self.decode, self.digest, now - window)
+        await asyncio.gather(*(self._deliver(row, book, now) for row in rows))
+        await self._record(rows, book, claim)
+        self._passes += 1
+        if self._passes % 100 == 1:
+            await self._prune(now - window)
+        return len(rows)
+
+    def _wanted(self, row: _Row) -> Wanted:
+        intent = row.intent
+        template = TEMPLATES.get((intent.purpose, WECHAT))
+        wechat = (
+            template.template_id
+            if template is not None
+            and self.channels.wechat is not None
+            and WECHAT in self.rules.order
+            and WECHAT not in row.dropped
+            and intent.recipient.kind is RecipientKind.CITIZEN
+            else None
+        )
+        to = intent.recipient
+        return Wanted(intent.key, intent.purpose.value, to.kind, to.address, intent.case_id, wechat)
+
+    async def _deliver(self, row: _Row, book: AddressBook, now: datetime) -> None:
+        try:
+            await self._walk(row, book, now)
+        except Exception as exc:  # a bug of ours, not a provider's answer: keep the row, try later
+            log.exception("dispatching %s failed", row.key)
+            self._retry(row, now, f"{type(exc).__name__}: {exc}")
+
+    async def _walk(self, row: _Row, book: AddressBook, now: datetime) -> None:
+        intent = row.intent
+        phone = book.phones.get(intent.case_id) if intent.case_id is not None else None
+        if row.unsettled and not await self._settle(row, phone, now):
+            return
+        wait_until: datetime | None = None
+        waits: set[str] = set()
+        failed_over: str | None = None
+        for channel in self.rules.order:
+            if channel in row.dropped or not self._may_use(row, book, channel, phone):
+                continue
+            if channel in _WAITS_FOR_QUIET and not intent.urgent and self.rules.quiet is not None:
+                quiet_end = self.rules.quiet.ends_at(now)
+                if quiet_end is not None:
+                    wait_until = min(wait_until or quiet_end, quiet_end)
+                    waits.add("quiet_hours")
+                    continue
+            if channel == WECHAT:
+                delivery = await self._wechat(row, book)
+            elif channel == PUSH:
+                delivery = await self._push(row, book)
+            else:
+                assert phone is not None
+                digest = self.digest(phone)
+                history = book.sms_history[digest]
+                free = free_at(history, self.rules.sms_limits, now)
+                if free is not None:
+                    wait_until = min(wait_until or free, free)
+                    waits.add("rate_limit")
+                    continue
+                history.append(now)  # taken before sending: the batch's other sends to it see it
+                delivery = await self._sms(row, phone, digest, now)
+                if not row.sms_sent:
+                    history.remove(now)  # nothing went out: the slot is free again
+            if delivery.outcome is Outcome.DONE:
+                row.state, row.channel, row.delivered_at = "delivered", channel, self.clock()
+                return
+            if delivery.outcome is Outcome.RETRY:
+                self._retry(row, now, f"{channel}: {delivery.detail}")
+                return
+            if delivery.outcome is Outcome.DROP:
+                row.dropped.append(channel)
+            else:
+                failed_over = f"{channel}: {delivery.detail}"
+        if wait_until is not None:
+            row.next_attempt_at, row.deferred = wait_until, ",".join(sorted(waits))
+        elif failed_over is not None:
+            self._retry(row, now, failed_over)
+        else:
+            row.state, row.channel, row.delivered_at = "delivered", INBOX, self.clock()
+
+    def _may_use(self, row: _Row, book: AddressBook, channel: str, phone: str | None) -> bool:
+        """Configured, templated, wanted, and with an address to send to."""
+        intent = row.intent
+        if not self.channels.has(channel) or (intent.purpose, channel) not in TEMPLATES:
+            return False
+        if channel == PUSH:
+            return bool(self._devices(row, book))
+        if intent.recipient.kind is RecipientKind.DEPARTMENT:
+            return False  # officers are reached on their devices (and in their work queue)
+        if (intent.recipient.address, intent.purpose.value, channel) in book.muted:
+            return False
+        return row.key in book.grants if channel == WECHAT else phone is not None
+
+    def _devices(self, row: _Row, book: AddressBook) -> list[Device]:
+        """The recipient's devices whose owners did not mute this purpose on push."""
+        intent = row.intent
+        return [
+            d
+            for d in book.devices(intent.recipient.kind, intent.recipient.address)
+            if (d.subject, intent.purpose.value, PUSH) not in book.muted
+        ]
+
+    def _retry(self, row: _Row, now: datetime, error: str) -> None:
+        row.last_error = error
+        if row.attempts - row.attempt_base >= self.rules.max_attempts:
+            row.state = "dead"
+            log.warning("notification %s is dead after %d attempts: %s", row.key, row.attempts, error)
+            return
+        since = max(row.attempts - row.attempt_base, 1)
+        row.next_attempt_at = now + backoff(since, self.rules.backoff_base, self.rules.backoff_cap, self.rng)
+
+    def _attempt(self, row: _Row, channel: str, delivery: Delivery, outcome: str | None = None) -> None:
+        row.attempts += 1
+        row.tries.append(
+            (
+                row.key,
+                row.attempts,
+                channel,
+                delivery.provider,
+                outcome or delivery.outcome.value,
+                delivery.detail[:1000],
+                delivery.provider_id,
+                self.clock(),
+            )
+        )
+
+    # The channels.
+
+    async def _wechat(self, row: _Row, book: AddressBook) -> Delivery:
+        grant = book.grants[row.key]
+        assert self.channels.wechat is not None
+        shown = self._render(row, WECHAT)
+        if shown is None:
+            return Delivery(Outcome.FAIL_OVER, self.channels.wechat.name, "template does not render")
+        data = {"case": str(row.intent.case_id)} if row.intent.case_id is not None else {}
+        message = Message(row.key, grant.openid, shown.provider_template, shown.variables, data=data)
+        delivery = await self.channels.wechat.send(message)
+        self._attempt(row, WECHAT, delivery)
+        if delivery.outcome is Outcome.DONE:
+            row.grant_use = "sent"
+        elif delivery.outcome is Outcome.DROP:
+            row.grant_use = "refused"  # WeChat holds no subscription for it: the grant is void
+        elif delivery.outcome is Outcome.RETRY:
+            row.grant_use = "keep"
+        return delivery
+
+    async def _push(self, row: _Row, book: AddressBook) -> Delivery:
+        intent = row.intent
+        devices = self._devices(row, book)
+        assert self.channels.push is not None
+        shown = self._render(row, PUSH)
+        if shown is None:
+            return Delivery(Outcome.FAIL_OVER, self.channels.push.name, "template does not render")
+        data = {"purpose": intent.purpose.value}
+        if intent.case_id is not None:
+            data["case"] = str(intent.case_id)
+        results = []
+        for device in devices:
+            message = Message(row.key, device.installation_id, "", {}, shown.title, shown.body, data)
+            delivery = await self.channels.push.send(message)
+            self._attempt(row, PUSH, delivery)
+            if delivery.outcome is Outcome.DROP:
+                row.dead_devices.append(device.installation_id)
+            results.append(delivery)
+        for outcome in (Outcome.DONE, Outcome.RETRY, Outcome.FAIL_OVER):
+            for delivery in results:
+                if delivery.outcome is outcome:
+                    return delivery
+        return results[0]  # every device is gone: push cannot reach the recipient
+
+    async def _sms(self, row: _Row, phone: str, digest: str, now: datetime) -> Delivery:
+        """Each provider in turn, until one sends; a send of unclear fate stops here (asked next time)."""
+        last: Delivery | None = None
+        retry: Delivery | None = None
+        for provider in self.channels.sms:
+            name = provider.name.removesuffix("-sms")
+            try:
+                shown = render(row.intent, SMS, name)
+            except TemplateError as exc:
+                log.warning("notification %s: %s", row.key, exc)
+                last = Delivery(Outcome.FAIL_OVER, provider.name, str(exc))
+                continue
+            message = Message(row.key, phone, shown.provider_template, shown.variables)
+            delivery = await provider.send(message)
+            self._attempt(row, SMS, delivery)
+            if delivery.outcome is Outcome.DONE or delivery.ambiguous:
+                row.sms_sent.append((digest, now))
+            if delivery.outcome is Outcome.DONE or delivery.outcome is Outcome.DROP:
+                return delivery
+            if delivery.ambiguous:
+                # Another provider now could make two messages: ask this one first, next time.
+                row.unsettled.append(provider.name)
+                row.unsettled_since = row.unsettled_since or now
+                return Delivery(Outcome.RETRY, provider.name, delivery.detail, ambiguous=True)
+            if delivery.outcome is Outcome.RETRY:
+                retry = delivery
+            last = delivery
+        if retry is not None:
+            return retry
+        assert last is not None
+        return last
+
+    async def _settle(self, row: _Row, phone: str | None, now: datetime) -> bool:
+        """Ask the providers whose last send was unclear; False when the row's pass ends here."""
+        by_name = {p.name: p for p in self.channels.sms}
+        for name in list(row.unsettled):
+            provider = by_name.get(name)
+            if provider is None or phone is None or not isinstance(provider, Reconciling):
+                row.unsettled.remove(name)  # nobody left to ask: send again
+                continue
+            found = await provider.was_sent(row.key, phone, row.intent.occurred_at - timedelta(minutes=1))
+            if found is None:
+                self._attempt(row, SMS, Delivery(Outcome.RETRY, name, "could not ask whether it was sent"))
+                self._retry(row, now, f"sms: {name} could not say whether it sent")
+                return False
+            if not found and row.unsettled_since and now < row.unsettled_since + self.rules.settle_after:
+                # Not listed yet is no proof yet: ask again once reports have had time to come in.
+                row.next_attempt_at = row.unsettled_since + self.rules.settle_after
+                row.deferred = "settling"
+                return False
+            row.unsettled.remove(name)
+            if found:
+                found_it = Delivery(Outcome.DONE, name, "on the provider's record after an unclear answer")
+                self._attempt(row, SMS, found_it)
+                row.state, row.channel, row.delivered_at = "delivered", SMS, self.clock()
+                return False
+            self._attempt(row, SMS, Delivery(Outcome.DONE, name, "not on the provider's record"), "checked")
+        return True
+
+    def _render(self, row: _Row, channel: str) -> Any:
+        try:
+            return render(row.intent, channel)
+        except TemplateError as exc:
+            log.warning("notification %s: %s", row.key, exc)
+            return None
+
+    # Recording.
+
+    async def _record(self, rows: Sequence[_Row], book: AddressBook, claim: uuid.UUID) -> None:
+        tries = [t for row in rows for t in row.tries]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if tries:
+                await conn.execute(_ATTEMPTS, *map(list, zip(*tries, strict=True)))
+            recorded = await conn.fetch(
+                _RECORD,
+                [r.key for r in rows],
+                [r.state for r in rows],
+                [r.channel for r in rows],
+                [r.attempts for r in rows],
+                [",".join(r.dropped) for r in rows],
+                [",".join(r.unsettled) for r in rows],
+                [r.next_attempt_at for r in rows],
+                [r.last_error for r in rows],
+                [r.delivered_at for r in rows],
+                [r.deferred for r in rows],
+                [r.unsettled_since if r.unsettled else None for r in rows],
+                claim,
+            )
+            if len(recorded) < len(rows):
+                mine = {r["key"] for r in recorded}
+                log.warning(
+                    "dispatcher: %d notifications were taken over before this pass recorded them: %s",
+                    len(rows) - len(mine),
+                    [r.key for r in rows if r.key not in mine][:10],
+                )
+            await self._record_grants(conn, rows, book)
+            dead = sorted({d for r in rows for d in r.dead_devices})
+            if dead:
+                # Only if not registered again since: a fresh registration is a live device.
+                await conn.execute(
+                    "DELETE FROM push_devices WHERE installation_id = ANY($1::text[]) AND last_seen_at <= $2",
+                    dead,
+                    self.clock(),
+                )
+            sent = [s for r in rows for s in r.sms_sent]
+            if sent:
+                await conn.executemany(
+                    "INSERT INTO sms_sends (phone_digest, sent_at, key) VALUES ($1, $2, $3)",
+                    [(d, at, r.key) for r in rows for d, at in r.sms_sent],
+                )
+
+    async def _record_grants(self, conn: asyncpg.Connection, rows: Sequence[_Row], book: AddressBook) -> None:
+        spent: dict[str, list[int]] = {"sent": [], "refused": []}
+        released: list[int] = []
+        for row in rows:
+            grant = book.grants.get(row.key)
+            if grant is None:
+                continue
+            if row.grant_use in spent:
+                spent[row.grant_use].append(grant.id)
+            elif row.grant_use != "keep" or row.state != "pending":
+                released.append(grant.id)
+        for how, ids in spent.items():
+            if ids:
+                await conn.execute(
+                    "UPDATE wechat_grants SET spent_at = $2, spent_how = $3 WHERE id = ANY($1::bigint[])",
+                    ids,
+                    self.clock(),
+                    how,
+                )
+        if released:
+            await conn.execute(
+                "UPDATE wechat_grants SET reserved_by = NULL "
+                "WHERE id = ANY($1::bigint[]) AND spent_at IS NULL",
+                released,
+            )
+
+    async def _prune(self, before: datetime) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.execute("DELETE FROM sms_sends WHERE sent_at < $1", before)
+
+
+def _row(r: Mapping[str, Any]) -> _Row:
+    kind = RecipientKind(r["recipient_kind"])
+    role = OfficerRole(r["recipient_role"]) if r["recipient_role"] is not None else None
+    intent = Intent(
+        key=r["key"],
+        purpose=Purpose(r["purpose"]),
+        recipient=Recipient(kind, r["recipient"], role),
+        variables=msgspec.json.decode(r["variables"]),
+        urgent=r["urgent"],
+        occurred_at=r["occurred_at"],
+        case_id=r["case_id"],
+    )
+    return _Row(
+        intent,
+        r["attempts"],
+        r["attempt_base"],
+        list(r["tried_channels"]),
+        list(r["unsettled"]),
+        r["unsettled_since"],
+    )

@@ -1,0 +1,100 @@
+"""Quiet hours, per-phone limits and backoff: the dispatcher's rules of time, without a clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from backend.notify_settings import NotificationSettingsError, load_notification_settings
+from notifications.delivery_rules import QuietHours, RateLimit, backoff, free_at
+
+CHANGSHA = "Asia/Shanghai"
+
+
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "ends"),
+    [
+        (utc(1, 13, 59), None),  # 21:59 in Changsha
+        (utc(1, 14, 0), utc(2, 0, 0)),  # 22:00: until 08:00 the next morning
+        (utc(1, 16, 0), utc(2, 0, 0)),  # midnight
+        (utc(1, 23, 59), utc(2, 0, 0)),  # 07:59
+        (utc(2, 0, 0), None),  # 08:00 sharp: awake
+    ],
+)
+def test_quiet_hours_across_midnight_in_changsha(now: datetime, ends: datetime | None) -> None:
+    assert QuietHours.parse("22:00-08:00", CHANGSHA).ends_at(now) == ends
+
+
+def test_quiet_hours_within_a_day_and_none() -> None:
+    lunch = QuietHours.parse("12:00-14:00", CHANGSHA)
+    assert lunch.ends_at(utc(1, 4, 30)) == utc(1, 6, 0)
+    assert lunch.ends_at(utc(1, 6, 0)) is None
+    assert QuietHours.parse("off", CHANGSHA).ends_at(utc(1, 16)) is None
+
+
+@pytest.mark.parametrize("bad", ["22:00", "24:00-08:00", "22-08", "22:00-8:00"])
+def test_malformed_quiet_hours_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="look"):
+        QuietHours.parse(bad, CHANGSHA)
+
+
+def test_rate_limits_parse_and_wait_for_the_oldest_send_to_leave_the_window() -> None:
+    limits = RateLimit.parse_many("2/1h, 3/1d")
+    assert limits == (RateLimit(2, timedelta(hours=1)), RateLimit(3, timedelta(days=1)))
+    now = utc(1, 12)
+    assert free_at([], limits, now) is None
+    one = [now - timedelta(minutes=50)]
+    assert free_at(one, limits, now) is None
+    two = [*one, now - timedelta(minutes=10)]
+    assert free_at(two, limits, now) == now + timedelta(minutes=10)  # the 50-minute-old one leaves at 1h
+    three = [now - timedelta(hours=5), *two]
+    # The hour frees at +10 min, but the day holds three until the 5-hour-old one leaves.
+    assert free_at(three, limits, now) == now + timedelta(hours=19)
+    assert RateLimit.parse_many("") == ()
+
+
+@pytest.mark.parametrize("bad", ["5", "0/1h", "5/1w", "x/1h", "5/h"])
+def test_malformed_rate_limits_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        RateLimit.parse_many(bad)
+
+
+def test_backoff_doubles_up_to_the_cap_with_equal_jitter() -> None:
+    assert backoff(1, 5, 3600, lambda: 0.0) == timedelta(seconds=2.5)
+    assert backoff(1, 5, 3600, lambda: 1.0) == timedelta(seconds=5)
+    assert backoff(3, 5, 3600, lambda: 1.0) == timedelta(seconds=20)
+    assert backoff(30, 5, 3600, lambda: 1.0) == timedelta(seconds=3600)
+
+
+def test_notification_settings_defaults_and_refusals() -> None:
+    s = load_notification_settings({})
+    assert s.order == ("wechat", "push", "sms") and s.sms_providers == ("aliyun", "tencent")
+    assert s.quiet.ends_at(utc(1, 15)) == utc(2, 0)
+    assert (s.fcm, s.wechat, s.aliyun, s.tencent) == (
+        None,
+        None,
+        None,
+        None,
+    )  # nothing configured: inbox only
+    custom = load_notification_settings(
+        {
+            "CITYPASS_NOTIFY_ORDER": "sms,push",
+            "CITYPASS_TENCENT_SMS_SECRET_ID": "id",
+            "CITYPASS_NOTIFY_QUIET_HOURS": "off",
+        }
+    )
+    assert custom.order == ("sms", "push") and custom.tencent is not None and custom.aliyun is None
+    for bad in (
+        {"CITYPASS_NOTIFY_ORDER": "sms,sms"},
+        {"CITYPASS_NOTIFY_ORDER": "inbox"},
+        {"CITYPASS_NOTIFY_TIMEZONE": "Mars/Olympus"},
+        {"CITYPASS_NOTIFY_SMS_LIMITS": "often"},
+        {"CITYPASS_NOTIFY_MAX_ATTEMPTS": "0"},
+    ):
+        with pytest.raises(NotificationSettingsError):
+            load_notification_settings(bad)

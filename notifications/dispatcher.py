@@ -369,8 +369,7 @@ class Dispatcher:
         shown = self._render(row, WECHAT)
         if shown is None:
             return Delivery(Outcome.FAIL_OVER, self.channels.wechat.name, "template does not render")
-        data = {"case": str(row.intent.case_id)} if row.intent.case_id is not None else {}
-        message = Message(row.key, grant.openid, shown.provider_template, shown.variables, data=data)
+        message = Message(row.key, grant.openid, shown.provider_template, shown.variables, page=shown.page)
         delivery = await self.channels.wechat.send(message)
         self._attempt(row, WECHAT, delivery)
         if delivery.outcome is Outcome.DONE:

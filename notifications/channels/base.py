@@ -39,6 +39,7 @@ class Message:
     title: str = ""  # push only
     body: str = ""  # push, and the in-app inbox
     data: Mapping[str, str] = field(default_factory=dict)  # push data / WeChat page query
+    page: str = ""  # WeChat: the mini-program page the message opens ("" for the channel's default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,10 +110,11 @@ class WechatChannel:
 
     async def _post(self, message: Message, token: str) -> dict[str, Any]:
         query = urlencode({**message.data, KEY_FIELD: message.key})
+        page = message.page or self._config.page
         body = {
             "touser": message.address,
             "template_id": message.template,
-            "page": f"{self._config.page}?{query}",
+            "page": f"{page}{'&' if '?' in page else '?'}{query}",
             "data": {name: {"value": value} for name, value in message.variables.items()},
             "miniprogram_state": self._config.miniprogram_state,
         }

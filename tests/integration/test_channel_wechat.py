@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -90,6 +91,17 @@ async def test_success_fetches_a_token_and_carries_the_key(
     page = urlsplit(body["page"])
     assert page.path == "pages/case/detail"
     assert parse_qs(page.query) == {"case": ["C-1"], KEY_FIELD: ["intent-42"]}
+
+
+async def test_a_message_opens_its_own_page_with_the_key_added_to_its_query(
+    channel: WechatChannel, wechat: tuple[Served, WechatState]
+) -> None:
+    served, _ = wechat
+    message = dataclasses.replace(notice(key="intent-7"), data={}, page="pages/cases/detail?id=C-9")
+    assert (await channel.send(message)).outcome is Outcome.DONE
+    page = urlsplit(served.received[-1].json()["page"])
+    assert page.path == "pages/cases/detail"
+    assert parse_qs(page.query) == {"id": ["C-9"], KEY_FIELD: ["intent-7"]}
 
 
 async def test_the_token_is_cached_until_shortly_before_it_expires(

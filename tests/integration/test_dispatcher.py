@@ -67,7 +67,10 @@ async def test_each_notification_takes_the_first_channel_that_can_reach_its_reci
         nobody_reaches: "inbox",
     }
     assert {r["state"] for r in found.values()} == {"delivered"}
-    assert [m["touser"] for m in fakes.wechat.delivered] == ["openid-1"]
+    [to_wechat] = fakes.wechat.delivered
+    assert to_wechat["touser"] == "openid-1"
+    # The template's page, for this case, with the key in its query.
+    assert to_wechat["page"] == f"pages/cases/detail?id={case_a}&key={by_wechat}"
     assert sorted(m["fid"] for m in fakes.fcm.delivered) == ["fid-1", "fid-officer"]
     # The phone comes from each case's own submission: the applicant's, or the agent's who filed it.
     assert sorted(s.phone for s in fakes.aliyun.sent) == sorted([ZHANG_PHONE, WANG_PHONE])

@@ -25,12 +25,13 @@ from backend.notify import build_dispatcher
 from backend.runtime import Runtime, utc_now
 from backend.settings import Settings
 from miniapp_api.admin_calendar import admin_calendar_router
+from miniapp_api.admin_notifications import admin_notifications_router
 from miniapp_api.app import create_app
 from miniapp_api.case_commands import case_command_handlers, register_case_problems
 from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
-from miniapp_api.notification_routes import admin_notifications_router, my_notifications_router
+from miniapp_api.notification_routes import my_notifications_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.services import catalogue_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin

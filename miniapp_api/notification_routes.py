@@ -1,4 +1,4 @@
-"""Notification routes: the caller's devices, WeChat grants, preferences and inbox; the outbox for admins.
+"""Notification routes on the caller's own account: devices, WeChat grants, preferences, the inbox.
 
 Everything under /me acts on the caller's own account, whatever the role. Which
 templates and channels exist, and what may be switched off, is the notifications
@@ -19,8 +19,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from msgspec import Meta
 
-from miniapp_api.auth import CurrentPrincipal, require_roles
-from miniapp_api.principal import Role
+from miniapp_api.auth import CurrentPrincipal
 from miniapp_api.schemas import ApiStruct
 
 
@@ -47,16 +46,6 @@ class InboxReader(Protocol):
 
     async def list(self, subject: str, limit: int = 20, before: str | None = None) -> object: ...
     async def mark_read(self, subject: str, keys: Collection[str]) -> int: ...
-
-
-class OutboxAdmin(Protocol):
-    """notifications.admin.OutboxAdmin is the real one."""
-
-    async def list(self, state: str | None = None, limit: int = 50, before: str | None = None) -> object: ...
-    async def history(self, key: str) -> object: ...
-    async def redrive(self, key: str) -> object: ...
-    async def redrive_many(self, keys: Collection[str]) -> int: ...
-    async def summary(self) -> object: ...
 
 
 # Wire shapes.
@@ -151,71 +140,17 @@ class ReadOut(ApiStruct):
     unread: int
 
 
-class OutboxRowOut(ApiStruct):
-    key: str
-    purpose: str
-    recipient_kind: str
-    recipient: str
-    case_id: UUID | None
-    state: str
-    channel: str | None
-    tried_channels: list[str]
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    delivered_at: datetime | None
-    created_at: datetime
-    deferred: str | None
-
-
-class OutboxPageOut(ApiStruct):
-    items: list[OutboxRowOut]  # newest first
-    next_before: str | None
-
-
-class AttemptOut(ApiStruct):
-    attempt: int
-    channel: str
-    provider: str
-    outcome: str
-    detail: str
-    provider_id: str | None
-    at: datetime
-
-
-class HistoryOut(ApiStruct):
-    notification: OutboxRowOut
-    variables: dict[str, str]  # display values, already masked
-    attempts: list[AttemptOut]
-
-
-class KeysIn(ApiStruct, forbid_unknown_fields=True):
-    keys: Annotated[list[NotificationKey], Meta(min_length=1, max_length=1000)]
-
-
-class RedrivenOut(ApiStruct):
-    redriven: int  # the dead among the keys; the others were left alone
-
-
-class SummaryOut(ApiStruct):
-    pending: int
-    delivered: int
-    dead: int
-    skipped: int
-    oldest_pending_due: datetime | None
-
-
 T = TypeVar("T")
-_PRIVATE = CacheControlHeader(private=True, no_store=True)
+PRIVATE_CACHE = CacheControlHeader(private=True, no_store=True)
 
 
-def _convert(value: object, kind: type[T]) -> T:
+def convert_by_name(value: object, kind: type[T]) -> T:
     # Same field names on both sides: only the wire spelling differs.
     return msgspec.convert(value, kind, from_attributes=True)
 
 
 def _all(values: Sequence[object], kind: type[T]) -> list[T]:
-    return [_convert(v, kind) for v in values]
+    return [convert_by_name(v, kind) for v in values]
 
 
 def my_notifications_router(contacts: ContactBook, inbox: InboxReader) -> Router:
@@ -232,9 +167,9 @@ def my_notifications_router(contacts: ContactBook, inbox: InboxReader) -> Router
             installation_id=installation_id,
             platform=data.platform,
         )
-        return _convert(device, DeviceOut)
+        return convert_by_name(device, DeviceOut)
 
-    @get("/devices", cache_control=_PRIVATE, summary="My push devices")
+    @get("/devices", cache_control=PRIVATE_CACHE, summary="My push devices")
     async def devices(principal: CurrentPrincipal) -> list[DeviceOut]:
         return _all(await contacts.devices(principal.subject), DeviceOut)
 
@@ -251,11 +186,15 @@ def my_notifications_router(contacts: ContactBook, inbox: InboxReader) -> Router
         counts = await contacts.record_grants(principal.subject, data.openid, data.results)
         return GrantsOut(grants=_all(counts, GrantOut))
 
-    @get("/wechat-grants", cache_control=_PRIVATE, summary="My open WeChat grants per template")
+    @get("/wechat-grants", cache_control=PRIVATE_CACHE, summary="My open WeChat grants per template")
     async def grants(principal: CurrentPrincipal) -> GrantsOut:
         return GrantsOut(grants=_all(await contacts.grants(principal.subject), GrantOut))
 
-    @get("/notification-preferences", cache_control=_PRIVATE, summary="What I want, per purpose and channel")
+    @get(
+        "/notification-preferences",
+        cache_control=PRIVATE_CACHE,
+        summary="What I want, per purpose and channel",
+    )
     async def preferences(principal: CurrentPrincipal) -> PreferencesOut:
         return PreferencesOut(preferences=_all(await contacts.preferences(principal.subject), PreferenceOut))
 
@@ -265,19 +204,19 @@ def my_notifications_router(contacts: ContactBook, inbox: InboxReader) -> Router
         chosen = await contacts.set_preferences(principal.subject, changes)
         return PreferencesOut(preferences=_all(chosen, PreferenceOut))
 
-    @get("/inbox", cache_control=_PRIVATE, summary="My in-app messages (站内消息), newest first")
+    @get("/inbox", cache_control=PRIVATE_CACHE, summary="My in-app messages (站内消息), newest first")
     async def list_inbox(
         principal: CurrentPrincipal,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         before: Before = None,
     ) -> InboxPageOut:
-        return _convert(await inbox.list(principal.subject, limit, before), InboxPageOut)
+        return convert_by_name(await inbox.list(principal.subject, limit, before), InboxPageOut)
 
     @post("/inbox/read", status_code=200, summary="Mark my messages read")
     async def mark_read(data: JSONBody[ReadIn], principal: CurrentPrincipal) -> ReadOut:
         marked = await inbox.mark_read(principal.subject, data.keys)
         # The first entry is the cheapest way to the unread count the inbox keeps beside its pages.
-        unread = _convert(await inbox.list(principal.subject, 1), InboxPageOut).unread
+        unread = convert_by_name(await inbox.list(principal.subject, 1), InboxPageOut).unread
         return ReadOut(marked=marked, unread=unread)
 
     return Router(
@@ -294,42 +233,4 @@ def my_notifications_router(contacts: ContactBook, inbox: InboxReader) -> Router
             mark_read,
         ],
         tags=["notifications"],
-    )
-
-
-def admin_notifications_router(outbox: OutboxAdmin) -> Router:
-    """/api/v1/admin/notifications: the outbox, its dead letters and their re-drive."""
-
-    @get("/", cache_control=_PRIVATE, summary="Notifications newest first, of one state")
-    async def list_outbox(
-        # `state` is a name litestar reserves (the app state), so the parameter is aliased.
-        outbox_state: Annotated[
-            Literal["pending", "delivered", "dead", "skipped"] | None, QueryParameter(name="state")
-        ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        before: Before = None,
-    ) -> OutboxPageOut:
-        return _convert(await outbox.list(outbox_state, limit, before), OutboxPageOut)
-
-    @get("/summary", cache_control=_PRIVATE, summary="Notifications per state; the oldest pending")
-    async def summary() -> SummaryOut:
-        return _convert(await outbox.summary(), SummaryOut)
-
-    @get("/{key:str}", cache_control=_PRIVATE, summary="One notification and every attempt to send it")
-    async def history(key: KeyParameter) -> HistoryOut:
-        return _convert(await outbox.history(key), HistoryOut)
-
-    @post("/{key:str}/redrive", status_code=200, summary="Send a dead notification again")
-    async def redrive(key: KeyParameter) -> OutboxRowOut:
-        return _convert(await outbox.redrive(key), OutboxRowOut)
-
-    @post("/redrive", status_code=200, summary="Send the dead among these notifications again")
-    async def redrive_many(data: JSONBody[KeysIn]) -> RedrivenOut:
-        return RedrivenOut(redriven=await outbox.redrive_many(data.keys))
-
-    return Router(
-        path="/api/v1/admin/notifications",
-        route_handlers=[list_outbox, summary, history, redrive, redrive_many],
-        guards=[require_roles(Role.ADMIN)],
-        tags=["admin"],
     )

@@ -1,5 +1,9 @@
 """What the notification consumers remember of each case, so they can build a `CaseNotice` for any event.
 
+Besides who is told and which departments hold a task, each row keeps the case's
+deadline facts (projections.case_facts: acceptance day, suspensions, extensions), so a
+notice can state the 办结时限 as of its event, on the working calendar of the batch.
+
 Each consumer that turns case events into intents (the outbox policy, the inbox) keeps
 its own table of this shape, named by the consumer, because each consumer owns its
 tables. Only masked values are stored: the applicant's name as 张*, never their number.
@@ -12,13 +16,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
+from domain.calendar import WorkingCalendar
+from domain.calendar_deadline import Duration
 from domain.case import Case, ReturnTarget
+from domain.case.checks import BEIJING
 from notifications.policy import CaseNotice, display_name
+from projections.case_deadlines import compute, limit_from
+from projections.case_facts import CaseFacts, decode_facts, encode_facts, fold
 from projections.catalogue import CatalogueQueries
 
 log = logging.getLogger(__name__)
@@ -30,10 +41,13 @@ class ItemFacts:
 
     name: str
     material_names: Mapping[str, str] = field(default_factory=dict)
+    promised: Duration | None = None  # 承诺时限 (a bundle's target); None: the catalogue states none
 
 
 # An item (or bundle) code to its facts; None for a code the catalogue does not know.
 ItemLookup = Callable[[str], Awaitable[ItemFacts | None]]
+# The working calendar as published now; the consumers ask once per batch.
+CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
 
 
 def catalogue_items(catalogue: CatalogueQueries) -> ItemLookup:
@@ -42,11 +56,13 @@ def catalogue_items(catalogue: CatalogueQueries) -> ItemLookup:
     async def lookup(code: str) -> ItemFacts | None:
         guide = await catalogue.service(code)
         spec: Any = guide.spec if guide is not None else None
+        promised = spec.promised_limit if spec is not None else None
         if spec is None and (bundle := await catalogue.bundle(code)) is not None:
-            spec = bundle.spec
+            spec, promised = bundle.spec, bundle.spec.target
         if spec is None:
             return None
-        return ItemFacts(spec.name, {m.id: m.name for m in spec.materials})
+        limit = limit_from(None, None, msgspec.to_builtins(promised)) if promised is not None else None
+        return ItemFacts(spec.name, {m.id: m.name for m in spec.materials}, limit)
 
     return lookup
 
@@ -60,7 +76,8 @@ async def create_notice_table(conn: asyncpg.Connection, table: str) -> None:
             item_code      text NOT NULL,
             submitter      text NOT NULL,      -- the account that submitted, and is told
             applicant_name text NOT NULL,      -- masked for a person (张*)
-            departments    text[] NOT NULL     -- departments with an open task, in routing order
+            departments    text[] NOT NULL,    -- departments with an open task, in routing order
+            facts          jsonb NOT NULL      -- projections.case_facts.CaseFacts: the deadline's facts
         )
         """
     )
@@ -73,53 +90,72 @@ class _Row:
     submitter: str
     applicant_name: str
     departments: list[str]
+    facts: CaseFacts
 
 
 class CaseNotices:
     """A batch's cases as the table holds them, changed event by event in memory, then written back."""
 
-    def __init__(self, table: str, rows: dict[UUID, _Row], items: Mapping[str, ItemFacts | None]) -> None:
+    def __init__(
+        self,
+        table: str,
+        rows: dict[UUID, _Row],
+        items: Mapping[str, ItemFacts | None],
+        calendar: WorkingCalendar | None = None,
+    ) -> None:
         self.table = table
         self.rows = rows
         self.items = dict(items)
+        self.calendar = calendar  # None: notices carry no deadline
         self.new: set[UUID] = set()
         self.changed: set[UUID] = set()
 
     @classmethod
     async def read(
-        cls, conn: asyncpg.Connection, table: str, envelopes: Sequence[Any], lookup: ItemLookup
+        cls,
+        conn: asyncpg.Connection,
+        table: str,
+        envelopes: Sequence[Any],
+        lookup: ItemLookup,
+        calendar: CalendarSource | None = None,
     ) -> CaseNotices:
         ids = list({e.originator_id for e in envelopes})
         stored = await conn.fetch(
-            f"SELECT case_id, number, item_code, submitter, applicant_name, departments "
+            f"SELECT case_id, number, item_code, submitter, applicant_name, departments, facts "
             f"FROM {table} WHERE case_id = ANY($1::uuid[])",
             ids,
         )
         rows = {
             r["case_id"]: _Row(
-                r["number"], r["item_code"], r["submitter"], r["applicant_name"], list(r["departments"])
+                r["number"],
+                r["item_code"],
+                r["submitter"],
+                r["applicant_name"],
+                list(r["departments"]),
+                decode_facts(r["facts"]),
             )
             for r in stored
         }
         codes = {r.item_code for r in rows.values()}
         codes |= {e.event.item_code for e in envelopes if isinstance(e.event, Case.Submitted)}
         items = {code: await lookup(code) for code in sorted(codes)}
-        return cls(table, rows, items)
+        return cls(table, rows, items, await calendar() if calendar is not None else None)
 
     def apply(self, envelope: Any) -> CaseNotice | None:
         """Fold the event into its case; the notice as of just after it, or None for an unknown case."""
         event, case_id = envelope.event, envelope.originator_id
         if isinstance(event, Case.Submitted):
             self.rows[case_id] = _Row(
-                event.number, event.item_code, event.actor.id, display_name(event.applicant), []
+                event.number, event.item_code, event.actor.id, display_name(event.applicant), [], CaseFacts()
             )
             self.new.add(case_id)
         row = self.rows.get(case_id)
         if row is None:
             log.warning("case %s: an event with no submission before it; nobody is told", case_id)
             return None
-        if self._fold(row, event):
-            self.changed.add(case_id)
+        self._fold(row, event)
+        fold(row.facts, event)
+        self.changed.add(case_id)
         item = self.items.get(row.item_code)
         return CaseNotice(
             number=row.number,
@@ -128,12 +164,20 @@ class CaseNotices:
             applicant_name=row.applicant_name,
             departments=tuple(row.departments),
             material_names=item.material_names if item is not None else {},
+            deadline=self._deadline(row, item, event),
         )
 
+    def _deadline(self, row: _Row, item: ItemFacts | None, event: Any) -> date | None:
+        """The 办结时限 as of the event: counted from acceptance, past suspensions and extensions."""
+        if self.calendar is None or item is None or not row.facts.clock_running:
+            return None
+        today = event.timestamp.astimezone(BEIJING).date()
+        view = compute(row.facts, item.promised, self.calendar, today)
+        return view.due if view is not None else None
+
     @staticmethod
-    def _fold(row: _Row, event: Any) -> bool:
-        """Keep the departments whose task is open, as the work queue counts them; True on a change."""
-        before = list(row.departments)
+    def _fold(row: _Row, event: Any) -> None:
+        """Keep the departments whose task is open, as the work queue counts them."""
         match event:
             case Case.Routed(assignments=assignments):
                 row.departments += [a.department for a in assignments if a.department not in row.departments]
@@ -143,21 +187,24 @@ class CaseNotices:
                 row.departments = [x for x in row.departments if x != d]
             case Case.Concluded() | Case.InstantlyApproved() | Case.AcceptanceRefused():
                 row.departments = []
-        return row.departments != before
 
     async def write(self, conn: asyncpg.Connection) -> None:
         if self.new:
             await conn.executemany(
                 f"INSERT INTO {self.table} (case_id, number, item_code, submitter, applicant_name, "
-                "departments) VALUES ($1, $2, $3, $4, $5, $6)",
+                "departments, facts) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
                 [(cid, *self._values(cid)) for cid in sorted(self.new)],
             )
         if changed := sorted(self.changed - self.new):
             await conn.executemany(
-                f"UPDATE {self.table} SET departments = $2 WHERE case_id = $1",
-                [(cid, self.rows[cid].departments) for cid in changed],
+                f"UPDATE {self.table} SET departments = $2, facts = $3::jsonb WHERE case_id = $1",
+                [(cid, self.rows[cid].departments, _facts(self.rows[cid])) for cid in changed],
             )
 
     def _values(self, case_id: UUID) -> tuple[Any, ...]:
         r = self.rows[case_id]
-        return (r.number, r.item_code, r.submitter, r.applicant_name, r.departments)
+        return (r.number, r.item_code, r.submitter, r.applicant_name, r.departments, _facts(r))
+
+
+def _facts(row: _Row) -> str:
+    return encode_facts(row.facts).decode()

@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from notifications.case_notices import CaseNotices, ItemLookup, create_notice_table
+from notifications.case_notices import CalendarSource, CaseNotices, ItemLookup, create_notice_table
 from notifications.intents import RecipientKind
 from notifications.policy import intents_for
 from notifications.templates import render
@@ -31,9 +31,10 @@ class Inbox:
     name: str = "inbox"
     topics: frozenset[str] | None = CASE_TOPICS
     tables: Sequence[str] = ("inbox", "inbox_case_notices")
+    schema_version = 2  # 2: inbox_case_notices keeps the deadline's facts
 
-    def __init__(self, items: ItemLookup) -> None:
-        self.items = items
+    def __init__(self, items: ItemLookup, calendar: CalendarSource | None = None) -> None:
+        self.items, self.calendar = items, calendar
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(
@@ -54,7 +55,9 @@ class Inbox:
         await create_notice_table(conn, f"inbox_case_notices{suffix}")
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
-        notices = await CaseNotices.read(conn, f"inbox_case_notices{suffix}", envelopes, self.items)
+        notices = await CaseNotices.read(
+            conn, f"inbox_case_notices{suffix}", envelopes, self.items, self.calendar
+        )
         rows: list[tuple[Any, ...]] = []
         for envelope in envelopes:
             notice = notices.apply(envelope)

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from notifications.case_notices import CaseNotices, ItemLookup, create_notice_table
+from notifications.case_notices import CalendarSource, CaseNotices, ItemLookup, create_notice_table
 from notifications.intents import Intent
 from notifications.policy import intents_for
 from projections.case_facts import CASE_TOPICS
@@ -41,17 +41,23 @@ class NotificationPolicy:
     name: str = "notification_policy"
     topics: frozenset[str] | None = CASE_TOPICS
     tables: Sequence[str] = ("case_notices",)
+    schema_version = 2  # 2: case_notices keeps the deadline's facts
 
     def __init__(
-        self, items: ItemLookup, clock: Callable[[], datetime], *, cutoff: timedelta = DEFAULT_CUTOFF
+        self,
+        items: ItemLookup,
+        clock: Callable[[], datetime],
+        *,
+        cutoff: timedelta = DEFAULT_CUTOFF,
+        calendar: CalendarSource | None = None,
     ) -> None:
-        self.items, self.clock, self.cutoff = items, clock, cutoff
+        self.items, self.clock, self.cutoff, self.calendar = items, clock, cutoff, calendar
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await create_notice_table(conn, f"case_notices{suffix}")
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
-        notices = await CaseNotices.read(conn, f"case_notices{suffix}", envelopes, self.items)
+        notices = await CaseNotices.read(conn, f"case_notices{suffix}", envelopes, self.items, self.calendar)
         oldest_news = self.clock() - self.cutoff
         rows: list[tuple[Any, ...]] = []
         for envelope in envelopes:

@@ -12,11 +12,13 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import Mapper
 
+from backend.calendar_data import base_calendar
 from backend.consumers import ensure_installed, rebuild
 from backend.consumers.batch import process_batch
 from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.recorder import EventRecorder
+from domain.calendar import WorkingCalendar
 from domain.case import Actor, Channel, Role
 from notifications.case_notices import catalogue_items
 from notifications.outbox import NotificationPolicy
@@ -86,6 +88,40 @@ async def test_a_case_life_tells_the_applicant_and_the_department(
     text = json.dumps([r["variables"] for r in await outbox(pool)], ensure_ascii=False)
     for secret in shared.PLAINTEXT:
         assert secret not in text, secret
+
+
+async def test_acceptance_and_new_tasks_state_the_deadline_on_the_working_calendar(
+    world: World, pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uuid.UUID]
+) -> None:
+    async def calendar() -> WorkingCalendar:
+        return base_calendar()
+
+    clock: Callable[[], datetime] = lambda: at(12, 29)  # noqa: E731
+    items = catalogue_items(CatalogueQueries(pool))
+    consumer = NotificationPolicy(items, clock, cutoff=EVERYTHING_NEWS, calendar=calendar)
+    await catch_up(pool, recorder, mapper, consumer)
+    deadlines = {
+        (letter, r["purpose"]): json.loads(r["variables"])["deadline"]
+        for letter in "AB"
+        for r in await outbox(pool, world.ids[letter])
+        if r["purpose"] in ("accepted", "new_task")
+    }
+    # Accepted 9/29 with 5 and 3 working days: 9/30, then the National Day holiday to 10/7, then
+    # 10/8, 10/9, 10/10 (a make-up working Saturday) and 10/12. A's later suspension comes after.
+    assert deadlines == {
+        ("A", "accepted"): "2026年10月12日",
+        ("A", "new_task"): "2026年10月12日",
+        ("B", "accepted"): "2026年10月9日",
+        ("B", "new_task"): "2026年10月9日",
+    }
+
+
+async def test_without_a_calendar_a_notice_points_to_the_case_for_its_deadline(
+    world: World, pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uuid.UUID]
+) -> None:
+    await catch_up(pool, recorder, mapper, policy(pool, at(12, 29)))
+    [accepted] = [r for r in await outbox(pool, world.ids["A"]) if r["purpose"] == "accepted"]
+    assert json.loads(accepted["variables"])["deadline"] == "以办件详情为准"
 
 
 async def test_a_red_light_goes_to_the_open_departments_handler_and_head(

@@ -77,7 +77,8 @@ async def create_notice_table(conn: asyncpg.Connection, table: str) -> None:
             submitter      text NOT NULL,      -- the account that submitted, and is told
             applicant_name text NOT NULL,      -- masked for a person (张*)
             departments    text[] NOT NULL,    -- departments with an open task, in routing order
-            facts          jsonb NOT NULL      -- projections.case_facts.CaseFacts: the deadline's facts
+            facts          jsonb NOT NULL,     -- projections.case_facts.CaseFacts: the deadline's facts
+            extension_reason text              -- why the last extension was asked for
         )
         """
     )
@@ -91,6 +92,7 @@ class _Row:
     applicant_name: str
     departments: list[str]
     facts: CaseFacts
+    extension_reason: str | None = None
 
 
 class CaseNotices:
@@ -121,7 +123,8 @@ class CaseNotices:
     ) -> CaseNotices:
         ids = list({e.originator_id for e in envelopes})
         stored = await conn.fetch(
-            f"SELECT case_id, number, item_code, submitter, applicant_name, departments, facts "
+            "SELECT case_id, number, item_code, submitter, applicant_name, departments, facts, "
+            "extension_reason "
             f"FROM {table} WHERE case_id = ANY($1::uuid[])",
             ids,
         )
@@ -133,6 +136,7 @@ class CaseNotices:
                 r["applicant_name"],
                 list(r["departments"]),
                 decode_facts(r["facts"]),
+                r["extension_reason"],
             )
             for r in stored
         }
@@ -165,6 +169,7 @@ class CaseNotices:
             departments=tuple(row.departments),
             material_names=item.material_names if item is not None else {},
             deadline=self._deadline(row, item, event),
+            extension_reason=row.extension_reason,
         )
 
     def _deadline(self, row: _Row, item: ItemFacts | None, event: Any) -> date | None:
@@ -187,23 +192,36 @@ class CaseNotices:
                 row.departments = [x for x in row.departments if x != d]
             case Case.Concluded() | Case.InstantlyApproved() | Case.AcceptanceRefused():
                 row.departments = []
+            case Case.ExtensionRequested(reason=reason):
+                row.extension_reason = reason
+            case Case.ExtensionRefused():
+                row.extension_reason = None
 
     async def write(self, conn: asyncpg.Connection) -> None:
         if self.new:
             await conn.executemany(
                 f"INSERT INTO {self.table} (case_id, number, item_code, submitter, applicant_name, "
-                "departments, facts) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                "departments, facts, extension_reason) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
                 [(cid, *self._values(cid)) for cid in sorted(self.new)],
             )
         if changed := sorted(self.changed - self.new):
             await conn.executemany(
-                f"UPDATE {self.table} SET departments = $2, facts = $3::jsonb WHERE case_id = $1",
-                [(cid, self.rows[cid].departments, _facts(self.rows[cid])) for cid in changed],
+                f"UPDATE {self.table} SET departments = $2, facts = $3::jsonb, extension_reason = $4 "
+                "WHERE case_id = $1",
+                [(cid, *self._values(cid)[4:]) for cid in changed],
             )
 
     def _values(self, case_id: UUID) -> tuple[Any, ...]:
         r = self.rows[case_id]
-        return (r.number, r.item_code, r.submitter, r.applicant_name, r.departments, _facts(r))
+        return (
+            r.number,
+            r.item_code,
+            r.submitter,
+            r.applicant_name,
+            r.departments,
+            _facts(r),
+            r.extension_reason,
+        )
 
 
 def _facts(row: _Row) -> str:

@@ -31,7 +31,7 @@ class Inbox:
     name: str = "inbox"
     topics: frozenset[str] | None = CASE_TOPICS
     tables: Sequence[str] = ("inbox", "inbox_case_notices")
-    schema_version = 2  # 2: inbox_case_notices keeps the deadline's facts
+    schema_version = 3  # 2: inbox_case_notices keeps the deadline's facts; 3: and the extension's reason
 
     def __init__(self, items: ItemLookup, calendar: CalendarSource | None = None) -> None:
         self.items, self.calendar = items, calendar

@@ -28,9 +28,11 @@ class Purpose(StrEnum):
     ACCEPTED = "accepted"  # receipt number and deadline
     SUSPENDED = "suspended"
     RESUMED = "resumed"
+    EXTENSION_APPROVED = "extension_approved"  # 延长办理时限: by how much, and the new deadline
     CONCLUDED = "concluded"  # the result, in plain words, and what comes next
     CERTIFICATE_READY = "certificate_ready"  # waiting at a window, or 电子证照 issued
     MAILED = "mailed"  # EMS waybill
+    COMMITMENT_REVOKED = "commitment_revoked"  # 告知承诺 approval revoked: the reason and the remedies
     RATING_INVITATION = "rating_invitation"  # 好差评
     BAD_RATING_FOLLOW_UP = "bad_rating_follow_up"  # 差评 回访; produced once ratings exist (issue 6)
     # Citizens, about an appointment: the appointments issue (5) produces these through its own policy.
@@ -53,9 +55,11 @@ PURPOSE_VARIABLES: dict[Purpose, frozenset[str]] = {
     Purpose.ACCEPTED: _CITIZEN | {"receipt_number", "acceptance_kind", "deadline", "note"},
     Purpose.SUSPENDED: _CITIZEN | {"procedure", "reason", "expected_end"},
     Purpose.RESUMED: _CITIZEN,
+    Purpose.EXTENSION_APPROVED: _CITIZEN | {"extended_by", "deadline", "reason"},
     Purpose.CONCLUDED: _CITIZEN | {"result", "reason", "next_step"},
     Purpose.CERTIFICATE_READY: _CITIZEN | {"method", "reference", "instruction"},
     Purpose.MAILED: _CITIZEN | {"carrier", "waybill_number"},
+    Purpose.COMMITMENT_REVOKED: _CITIZEN | {"reason", "next_step"},
     Purpose.RATING_INVITATION: _CITIZEN,
     Purpose.BAD_RATING_FOLLOW_UP: _CITIZEN | {"handling_unit"},
     Purpose.APPOINTMENT_REMINDER: frozenset({"applicant_name", "item_name", "hall", "appointment_time"}),

@@ -41,7 +41,7 @@ class NotificationPolicy:
     name: str = "notification_policy"
     topics: frozenset[str] | None = CASE_TOPICS
     tables: Sequence[str] = ("case_notices",)
-    schema_version = 2  # 2: case_notices keeps the deadline's facts
+    schema_version = 3  # 2: case_notices keeps the deadline's facts; 3: and the extension's reason
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.case import AcceptanceMode, Applicant, Case, Light, Person, ResultCode, SuspensionKind
+from domain.case import AcceptanceMode, Applicant, Case, DayUnit, Light, Person, ResultCode, SuspensionKind
 from domain.case.checks import BEIJING
 from domain.personal import mask, mask_id, mask_phone
 from notifications.intents import PURPOSE_VARIABLES, Intent, OfficerRole, Purpose, Recipient, intent_key
@@ -40,6 +40,7 @@ class CaseNotice:
     departments: tuple[str, ...] = ()  # departments with an open task: lights go to them
     deadline: date | None = None  # 办结时限, once accepted and computed
     material_names: Mapping[str, str] = field(default_factory=dict)  # material id -> its name
+    extension_reason: str | None = None  # why the last extension was asked for (行政许可法 Art. 42)
 
     @classmethod
     def of(cls, *, applicant: Applicant, **facts: Any) -> CaseNotice:
@@ -102,6 +103,13 @@ _RATED = frozenset(ResultCode) - {ResultCode.VOIDED, ResultCode.FORWARDED}
 
 _UNKNOWN_DEADLINE = "以办件详情为准"
 
+# 告知承诺 revoked: the remedies, and whom to ask. No promise of applying again: after an approval won
+# by an untrue commitment, some items bar a new application for years (行政许可法 Art. 79).
+_REVOKED_NEXT_STEP = "如对撤销决定有异议，可依法申请行政复议或者提起行政诉讼；如有疑问，请联系办理部门。"
+_DAY_UNITS = {DayUnit.WORKING_DAY: "个工作日", DayUnit.NATURAL_DAY: "个自然日"}
+# After an extension the notice may not know the new 办结时限 (it moves with suspensions too).
+_EXTENDED_DEADLINE_UNKNOWN = "以办理进度为准"
+
 
 def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> list[Intent]:
     """The intents one case event gives rise to, at its position (case id, version); [] for most."""
@@ -141,6 +149,14 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
             return [citizen(Purpose.SUSPENDED, facts)]
         case Case.Resumed():
             return [citizen(Purpose.RESUMED)]
+        case Case.ExtensionApproved(kind=extension):
+            # The notice is as of just after the event, so a deadline it knows already counts the extension.
+            extended = day(notice.deadline) if notice.deadline is not None else _EXTENDED_DEADLINE_UNKNOWN
+            by = f"{extension.duration.amount}{_DAY_UNITS[extension.duration.unit]}"
+            # Art. 42: the applicant is told why, in the words the department gave when it asked.
+            why = f"延期原因：{scrub(notice.extension_reason)}。" if notice.extension_reason else ""
+            told = {"extended_by": by, "deadline": extended, "reason": why}
+            return [citizen(Purpose.EXTENSION_APPROVED, told)]
         case Case.Accepted() | Case.AcceptedWithMissingMaterials() | Case.AcceptedOnCommitment():
             terms = event.acceptance
             kind = "视为受理" if terms.deemed else _ACCEPTANCE_KINDS[terms.mode]
@@ -160,6 +176,11 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
         case Case.Concluded(result=result, reason=reason, forwarded_to=authority):
             concluded = [citizen(Purpose.CONCLUDED, _concluded(result, reason, authority))]
             return [*concluded, citizen(Purpose.RATING_INVITATION)] if result in _RATED else concluded
+        case Case.CommitmentApprovalRevoked(reason=reason):
+            # Urgent: the applicant may be acting on the approval right now (a shop open on its licence),
+            # and the time to seek 复议 runs from when they learn of it; quiet hours must not hold it back.
+            revoked = {"reason": scrub(reason), "next_step": _REVOKED_NEXT_STEP}
+            return [citizen(Purpose.COMMITMENT_REVOKED, revoked, urgent=True)]
         case Case.AcceptanceRefused(reason=reason, path_forward=path):
             # 不予受理 ends the application, never as a bare no: the path forward is the next step.
             refused = {"result": "不予受理", "reason": f"原因：{scrub(reason)}。", "next_step": scrub(path)}
@@ -186,8 +207,7 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
             else:
                 roles, purpose = (OfficerRole.HANDLER, OfficerRole.HEAD), Purpose.LIGHT_RED
             return [officers(purpose, d, r, day(light_deadline)) for d in notice.departments for r in roles]
-    # Not told: intake and task steps, extensions, trips, pickups done at the window.
-    # TODO: CommitmentApprovalRevoked and ExtensionApproved matter to the applicant but have no purpose yet.
+    # Not told: intake and task steps, extension requests and refusals, trips, pickups done at the window.
     return []
 
 

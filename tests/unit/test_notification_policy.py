@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from domain.case import Assignment, Case, Light, MaterialIssue, ResultCode, SuspensionKind
+from domain.case import Assignment, Case, ExtensionKind, Light, MaterialIssue, ResultCode, SuspensionKind
+from notifications.case_notices import CaseNotices
 from notifications.intents import (
     PURPOSE_VARIABLES,
     OfficerRole,
@@ -20,6 +22,7 @@ from notifications.intents import (
     intent_key,
 )
 from notifications.policy import CaseNotice, display_name, intents_for, scrub
+from notifications.templates import render
 from tests.unit.case_builders import (
     CITIZEN,
     CLERK,
@@ -133,6 +136,12 @@ ROWS = [
         {},
     ),
     Row(
+        "extension approved: by how much, and the deadline the notice knows",
+        _last("extended"),
+        [(Purpose.EXTENSION_APPROVED, ME, False)],
+        {"extended_by": "10个工作日", "deadline": "2026年5月20日", "reason": ""},
+    ),
+    Row(
         "accepted",
         _last("accepted"),
         [(Purpose.ACCEPTED, ME, False)],
@@ -203,6 +212,15 @@ ROWS = [
         _last("withdrawn"),
         [(Purpose.CONCLUDED, ME, False), (Purpose.RATING_INVITATION, ME, False)],
         {"result": "申请已撤回"},
+    ),
+    Row(
+        "告知承诺 approval revoked: the reason and the remedies, urgent",
+        _last("revoked"),
+        [(Purpose.COMMITMENT_REVOKED, ME, True)],
+        {
+            "reason": "核查不实",
+            "next_step": "如对撤销决定有异议，可依法申请行政复议或者提起行政诉讼；如有疑问，请联系办理部门。",
+        },
     ),
     Row(
         "不予受理: the path forward is the next step",
@@ -361,6 +379,36 @@ def test_an_unknown_deadline_is_said_plainly() -> None:
     assert intent.variables["deadline"] == "以办件详情为准"
 
 
+def test_a_joint_extension_is_15_working_days_and_an_unknown_deadline_points_to_the_progress() -> None:
+    case = build("in_handling")
+    case.request_extension(officer(0), SYS, STEP, kind=ExtensionKind.JOINT, reason="联合办理")
+    case.approve_extension(officer(1), SYS, STEP)
+    (intent,) = _intents(case.collect_events()[-1], replace(NOTICE, deadline=None))
+    assert intent.purpose is Purpose.EXTENSION_APPROVED and not intent.urgent
+    assert intent.variables["extended_by"] == "15个工作日"
+    assert intent.variables["deadline"] == "以办理进度为准"
+
+
+def test_an_extension_says_why_in_the_departments_words_masked() -> None:
+    case = build("in_handling")
+    case.request_extension(
+        officer(0), SYS, STEP, kind=ExtensionKind.STANDARD, reason="需会同430102199003071234核实"
+    )
+    case.approve_extension(officer(1), SYS, STEP)
+    notice = replace(NOTICE, extension_reason="需会同430102199003071234核实")
+    (intent,) = _intents(case.collect_events()[-1], notice)
+    assert intent.variables["reason"] == "延期原因：需会同430***********1234核实。"
+    assert "延期原因：需会同430***********1234核实。" in render(intent, "inbox").body
+
+
+def test_a_revocation_reason_loses_id_and_mobile_numbers() -> None:
+    case = build("commitment_approved")
+    reason = "承诺人430102199003071234的经营场所与承诺不符，联系电话13812341234"
+    case.revoke_commitment_approval(officer(0), SYS, STEP, reason=reason)
+    (intent,) = _intents(case.collect_events()[-1])
+    assert intent.variables["reason"] == "承诺人430***********1234的经营场所与承诺不符，联系电话138****1234"
+
+
 def test_materials_without_a_catalogue_name_are_listed_by_id() -> None:
     case = build("submitted")
     case.request_materials(
@@ -381,3 +429,20 @@ def test_suspension_kinds_all_have_words() -> None:
         case.suspend(officer(0), SYS, STEP, kind=kind, reason="需要", expected_end=DEADLINE)
         (intent,) = _intents(case.collect_events()[-1])
         assert intent.variables["procedure"]
+
+
+def test_the_notice_table_remembers_why_an_extension_was_asked_until_it_is_decided() -> None:
+    case, history = build_with_history("in_handling")
+    case.request_extension(officer(0), SYS, STEP, kind=ExtensionKind.STANDARD, reason="需补充现场核查")
+    case.approve_extension(officer(1), SYS, STEP)
+    events = [*history, *case.collect_events()]
+    notices = CaseNotices("case_notices", {}, {})
+    seen = [notices.apply(SimpleNamespace(event=e, originator_id=e.originator_id)) for e in events]
+    assert [n.extension_reason for n in seen if n is not None][-2:] == ["需补充现场核查", "需补充现场核查"]
+    refused = build("in_handling")
+    refused.request_extension(officer(0), SYS, STEP, kind=ExtensionKind.STANDARD, reason="需补充现场核查")
+    refused.refuse_extension(officer(1), SYS, STEP, reason="理由不足")
+    later = CaseNotices("case_notices", {}, {})
+    for e in [*build_with_history("in_handling")[1][:1], *refused.collect_events()]:
+        last = later.apply(SimpleNamespace(event=e, originator_id=refused.id))
+    assert last is not None and last.extension_reason is None

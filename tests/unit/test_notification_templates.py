@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.case import Case, MaterialIssue, Person
+from domain.case import Case, ExtensionKind, MaterialIssue, Person
 from domain.personal import Address, IdNumber, PersonName, Phone, id_check_char
 from notifications.intents import PURPOSE_VARIABLES, Intent, Purpose, Recipient, intent_key
 from notifications.policy import CaseNotice, intents_for
@@ -20,6 +21,7 @@ from notifications.templates import (
     CHANNELS,
     SMS_PROVIDERS,
     TEMPLATES,
+    WECHAT_LIMITS,
     MissingVariableError,
     TemplateError,
     channels_for,
@@ -27,7 +29,19 @@ from notifications.templates import (
     load,
     render,
 )
-from tests.unit.case_builders import CITIZEN, CLERK, STEP, T0, WINDOW, build, submission
+from tests.unit.case_builders import (
+    CITIZEN,
+    CLERK,
+    PERSON,
+    STEP,
+    SYS,
+    T0,
+    WINDOW,
+    build,
+    build_with_history,
+    officer,
+    submission,
+)
 
 CASE_ID = UUID(int=7)
 ME = Recipient.citizen("citizen-1")
@@ -100,6 +114,114 @@ def test_wechat_thing_fields_are_cut_to_20_characters() -> None:
     for field, value in out.variables.items():
         if field.startswith("thing"):
             assert len(value) <= 20
+
+
+def test_every_wechat_field_stays_within_its_limit_however_long_the_values() -> None:
+    for purpose in Purpose:
+        if (purpose, "wechat") not in TEMPLATES:
+            continue
+        out = render(_intent(purpose, **{n: "长" * 60 for n in PURPOSE_VARIABLES[purpose]}), "wechat")
+        assert len(out.variables) <= 5, purpose  # WeChat: at most five keywords per template
+        for field, value in out.variables.items():
+            limit = WECHAT_LIMITS.get(field.rstrip("0123456789"))
+            assert limit is None or len(value) <= limit, (purpose, field, value)
+
+
+# The two notices about a decision taken after the case began, rendered from real events.
+
+NOTICE = CaseNotice.of(
+    number="430100202605060000001",
+    item_name="食品经营许可（新办）",
+    applicant_subject=CITIZEN.id,
+    applicant=PERSON,
+    material_names={},
+)
+
+
+def _only_intent(event: Case.Event, notice: CaseNotice = NOTICE) -> Intent:
+    (intent,) = intents_for(notice, CASE_ID, event.originator_version, event)
+    return intent
+
+
+def _all_channels(intent: Intent) -> dict[tuple[str, str | None], str]:
+    """Each rendering's full text: title, body, WeChat fields or SMS parameters."""
+    texts = {}
+    for channel, provider in _renderings(intent):
+        out = render(intent, channel, provider)
+        texts[channel, provider] = "\n".join([out.title, out.body, *out.variables.values(), *out.params])
+    return texts
+
+
+def test_a_revoked_approval_says_why_and_what_can_be_done_on_every_channel() -> None:
+    case = build("commitment_approved")
+    reason = "现场核查：实际经营场所与承诺的设备布局不符，承诺人430102199003071234，电话13812341234"
+    case.revoke_commitment_approval(officer(0), SYS, STEP, reason=reason)
+    intent = _only_intent(case.collect_events()[-1])
+    assert intent.purpose is Purpose.COMMITMENT_REVOKED and intent.urgent
+    texts = _all_channels(intent)
+    assert set(texts) == {
+        ("wechat", None),
+        ("push", None),
+        ("sms", "aliyun"),
+        ("sms", "tencent"),
+        ("inbox", None),
+    }
+    for text in texts.values():
+        assert "430102199003071234" not in text and "13812341234" not in text
+        assert "撤销" in text
+    inbox = render(intent, "inbox")
+    assert inbox.title == "审批决定已撤销"
+    assert "告知承诺" in inbox.body and "原因：现场核查：实际经营场所与承诺的设备布局不符" in inbox.body
+    assert "430***********1234" in inbox.body and "138****1234" in inbox.body
+    assert "可依法申请行政复议或者提起行政诉讼" in inbox.body
+    assert "可依法申请行政复议或者提起行政诉讼" in render(intent, "push").body
+    wechat = render(intent, "wechat")
+    assert wechat.provider_template == "wx-commitment-revoked"
+    assert wechat.page == f"pages/cases/detail?id={CASE_ID}"
+    assert wechat.variables["phrase3"] == "已撤销"
+    assert wechat.variables["thing4"] == reason[:19] + "…"  # the reason, cut to WeChat's 20
+    assert wechat.variables["thing5"] == "如有异议可依法申请复议或提起诉讼"
+    # An SMS carries no free text: the reason waits in the mini-program, where the applicant signs in.
+    tencent = render(intent, "sms", "tencent")
+    assert tencent.provider_template == "2100016"
+    assert tencent.params == ("食品经营许可（新办）", NOTICE.number)
+    assert render(intent, "sms", "aliyun").provider_template == "SMS_480000016"
+    assert "现场核查" not in tencent.body
+
+
+def test_an_extension_says_by_how_much_and_the_new_deadline_or_where_to_look() -> None:
+    case = build("in_handling")
+    case.request_extension(officer(0), SYS, STEP, kind=ExtensionKind.JOINT, reason="联合办理")
+    case.approve_extension(officer(1), SYS, STEP)
+    unknown = _only_intent(case.collect_events()[-1])
+    assert unknown.purpose is Purpose.EXTENSION_APPROVED and not unknown.urgent
+    for text in _all_channels(unknown).values():
+        assert "15个工作日" in text and "以办理进度为准" in text
+    inbox = render(unknown, "inbox")
+    assert inbox.title == "办理时限已延长"
+    assert "延长办理时限15个工作日，延长后的办结时限：以办理进度为准。" in inbox.body
+    wechat = render(unknown, "wechat")
+    assert wechat.provider_template == "wx-extension-approved"
+    assert wechat.variables == {
+        "character_string1": NOTICE.number,
+        "thing2": "食品经营许可（新办）",
+        "thing3": "延长15个工作日",
+        "thing4": "以办理进度为准",
+    }
+    tencent = render(unknown, "sms", "tencent")
+    assert tencent.provider_template == "2100017"
+    assert tencent.params == ("食品经营许可（新办）", NOTICE.number, "15个工作日", "以办理进度为准")
+    aliyun = render(unknown, "sms", "aliyun")
+    assert aliyun.provider_template == "SMS_480000017"
+    assert list(aliyun.variables) == ["item", "number", "extended", "deadline"]
+    assert tencent.body == (
+        f"您的食品经营许可（新办）申请（{NOTICE.number}）经批准延长办理时限15个工作日，"
+        "办结时限以办理进度为准。"
+    )
+    # A notice that knows the deadline (as of just after the extension) states it.
+    known = _only_intent(build_with_history("extended")[1][-1], replace(NOTICE, deadline=date(2026, 6, 3)))
+    assert render(known, "wechat").variables["thing4"] == "2026年6月3日"
+    assert "办结时限：2026年6月3日" in render(known, "push").body
 
 
 @pytest.mark.parametrize(
@@ -207,7 +329,12 @@ def _every_event(id_number: str, phone: str, applicant: Person) -> list[object]:
     case.request_materials(CLERK, WINDOW, STEP, issues=[MaterialIssue(material_id="lease", reason=said)])
     refused = build("submitted")
     refused.refuse_acceptance(CLERK, WINDOW, STEP, reason=said, path_forward=f"请致电{phone}咨询")
-    return [*case.collect_events(), *refused.collect_events()[-1:]]
+    revoked = build("commitment_approved")
+    revoked.revoke_commitment_approval(officer(0), SYS, STEP, reason=said)
+    extended = build("extension_requested")
+    extended.approve_extension(officer(1), SYS, STEP)
+    later = [refused, revoked, extended]
+    return [*case.collect_events(), *(e for c in later for e in c.collect_events()[-1:])]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -237,4 +364,5 @@ def test_no_rendering_shows_an_id_number_or_a_mobile(id_number: str, phone: str,
                 assert id_number not in text and phone not in text
                 assert not _UNMASKED_ID.search(text) and not _UNMASKED_MOBILE.search(text)
                 rendered += 1
-    assert rendered >= 3 * 5  # submitted, materials requested, refused: five renderings each
+    # Submitted, materials requested, refused, revoked, extended: five renderings each.
+    assert rendered >= 5 * 5

@@ -41,23 +41,40 @@ def build_channels(s: NotificationSettings) -> Channels:
     """The configured channels only; each is logged, so an operator sees what will be tried."""
     push: Channel | None = None
     if s.fcm is not None:
-        push = FcmChannel(FcmConfig(s.fcm.project_id, _credentials(s.fcm.credentials), s.fcm.endpoint))
+        push = FcmChannel(
+            FcmConfig(s.fcm.project_id, _credentials(s.fcm.credentials), s.fcm.endpoint, s.send_timeout)
+        )
     wechat: Channel | None = None
     if s.wechat is not None:
         wechat = WechatChannel(
-            WechatConfig(s.wechat.appid, s.wechat.secret, page=s.wechat.page, base_url=s.wechat.base_url)
+            WechatConfig(
+                s.wechat.appid,
+                s.wechat.secret,
+                page=s.wechat.page,
+                base_url=s.wechat.base_url,
+                timeout_s=s.send_timeout,
+            )
         )
     providers: dict[str, Channel] = {}
     if s.aliyun is not None:
         a = s.aliyun
         providers["aliyun"] = AliyunSmsChannel(
-            AliyunSmsConfig(a.access_key_id, a.access_key_secret, a.sign_name, a.endpoint, a.protocol)
+            AliyunSmsConfig(
+                a.access_key_id, a.access_key_secret, a.sign_name, a.endpoint, a.protocol, s.send_timeout
+            )
         )
     if s.tencent is not None:
         t = s.tencent
         providers["tencent"] = TencentSmsChannel(
             TencentSmsConfig(
-                t.secret_id, t.secret_key, t.sdk_app_id, t.sign_name, t.region, t.endpoint, t.protocol
+                t.secret_id,
+                t.secret_key,
+                t.sdk_app_id,
+                t.sign_name,
+                t.region,
+                t.endpoint,
+                t.protocol,
+                s.send_timeout,
             )
         )
     sms = [providers[name] for name in s.sms_providers if name in providers]

@@ -69,6 +69,7 @@ class NotificationSettings:
     lease: timedelta
     poll_seconds: float
     settle_after: timedelta
+    send_timeout: float  # seconds any one provider call may take
     fcm: FcmSettings | None
     wechat: WechatSettings | None
     aliyun: AliyunSmsSettings | None
@@ -118,9 +119,10 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
         backoff_cap=number("NOTIFY_BACKOFF_MAX_SECONDS", 3600.0, 0.001, 86400),
         batch=int(number("NOTIFY_BATCH", 100, 1, 10_000)),
         lanes=int(number("NOTIFY_LANES", 2, 1, 64)),
-        lease=timedelta(seconds=number("NOTIFY_LEASE_SECONDS", 300, 1, 86400)),
+        lease=timedelta(seconds=number("NOTIFY_LEASE_SECONDS", 300, 3, 86400)),
         poll_seconds=number("NOTIFY_POLL_SECONDS", 1.0, 0.001, 3600),
         settle_after=timedelta(seconds=number("NOTIFY_SETTLE_SECONDS", 600, 0, 86400)),
+        send_timeout=number("NOTIFY_SEND_TIMEOUT_SECONDS", 5.0, 0.05, 120),
         fcm=FcmSettings(fcm_project, text("FCM_ENDPOINT") or None, text("FCM_CREDENTIALS"))
         if fcm_project
         else None,

@@ -63,7 +63,9 @@ class RateLimit:
 
     @classmethod
     def parse_many(cls, text: str) -> tuple[RateLimit, ...]:
-        """ "5/1h,20/1d": count/window pairs, the window in s, m, h or d; "" for no limit."""
+        """ "5/1h,20/1d": count/window pairs, the window in s, m, h or d; "" or "off" for no limit."""
+        if text.strip().lower() == "off":
+            return ()
         limits = []
         for part in filter(None, (p.strip() for p in text.split(","))):
             count, sep, window = part.partition("/")

@@ -72,7 +72,7 @@ class DispatchRules:
     backoff_cap: float = 3600.0
     batch: int = 100
     lanes: int = 2  # passes running at once, each on its own batch
-    lease: timedelta = timedelta(minutes=5)  # longer than any pass: every send has its own timeout
+    lease: timedelta = timedelta(minutes=5)  # renewed every third of it while a pass runs
     poll_seconds: float = 1.0
     # After an unclear SMS send, how long "not on the provider's record" is not yet proof: Tencent
     # lists a send only once the carrier has reported on it. Until then the dispatcher asks again.
@@ -235,12 +235,37 @@ class Dispatcher:
             window = history_window([limit.window for limit in self.rules.sms_limits])
             wanted = [self._wanted(row) for row in rows]
             book = await read_book(conn, wanted, self.decode, self.digest, now - window)
-        await asyncio.gather(*(self._deliver(row, book, now) for row in rows))
-        await self._record(rows, book, claim)
+        holding = asyncio.create_task(self._hold(claim), name="dispatcher:lease")
+        try:
+            await asyncio.gather(*(self._deliver(row, book, now) for row in rows))
+            await self._record(rows, book, claim)
+        finally:
+            holding.cancel()
         self._passes += 1
         if self._passes % 100 == 1:
             await self._prune(now - window)
         return len(rows)
+
+    async def _hold(self, claim: uuid.UUID) -> None:
+        """Renew the lease on the pass's rows every third of it while the pass runs.
+
+        A pass takes as long as its slowest sends (each channel has its own timeout, and a
+        recipient's devices are pushed one after another): without renewal a lane could
+        take the rows back mid-pass and send them again. A dispatcher that dies renews
+        nothing, so its rows come free one lease after its last renewal.
+        """
+        every = self.rules.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.pool.execute(
+                    "UPDATE notification_outbox SET next_attempt_at = $2 "
+                    "WHERE claim = $1 AND state = 'pending'",
+                    claim,
+                    self.clock() + self.rules.lease,
+                )
+            except Exception:  # the next renewal may get through; the lease is three times this long
+                log.warning("dispatcher: renewing a lease failed", exc_info=True)
 
     def _wanted(self, row: _Row) -> Wanted:
         intent = row.intent

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(tmp: Path, schema: str, extra_env: dict[str, str] | None = None) -> LiveServer:
+def start_server(
+    tmp: Path, schema: str, extra_env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> LiveServer:
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     env = {
@@ -51,7 +53,7 @@ def start_server(tmp: Path, schema: str, extra_env: dict[str, str] | None = None
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -16,6 +16,7 @@ ERRMSG = {
     40037: "invalid template_id",
     42001: "access_token expired",
     43101: "user refuse to accept the msg",
+    47001: "data format error",
     47003: "argument invalid! data.thing1.value invalid",
 }
 
@@ -75,6 +76,8 @@ class FakeWechat(JsonHandler):
         if token not in self.state.valid:
             return _errcode(40001)
         message = request.json() or {}
+        if not message.get("touser") or not message.get("template_id"):
+            return _errcode(47001)  # a body cut short (a sender killed mid-request) is no message
         scripted = _scripted(self.state.script.get(message.get("touser", "")))
         if scripted is not None:
             return scripted

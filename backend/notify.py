@@ -34,6 +34,7 @@ def dispatch_rules(s: NotificationSettings) -> DispatchRules:
         lease=s.lease,
         poll_seconds=s.poll_seconds,
         settle_after=s.settle_after,
+        in_flight=s.in_flight,
     )
 
 

@@ -70,6 +70,7 @@ class NotificationSettings:
     poll_seconds: float
     settle_after: timedelta
     send_timeout: float  # seconds any one provider call may take
+    in_flight: int  # calls under way at once per channel or SMS provider
     fcm: FcmSettings | None
     wechat: WechatSettings | None
     aliyun: AliyunSmsSettings | None
@@ -123,6 +124,7 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
         poll_seconds=number("NOTIFY_POLL_SECONDS", 1.0, 0.001, 3600),
         settle_after=timedelta(seconds=number("NOTIFY_SETTLE_SECONDS", 600, 0, 86400)),
         send_timeout=number("NOTIFY_SEND_TIMEOUT_SECONDS", 5.0, 0.05, 120),
+        in_flight=int(number("NOTIFY_IN_FLIGHT", 32, 1, 1000)),
         fcm=FcmSettings(fcm_project, text("FCM_ENDPOINT") or None, text("FCM_CREDENTIALS"))
         if fcm_project
         else None,

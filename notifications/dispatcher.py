@@ -74,6 +74,7 @@ class DispatchRules:
     lanes: int = 2  # passes running at once, each on its own batch
     lease: timedelta = timedelta(minutes=5)  # renewed every third of it while a pass runs
     poll_seconds: float = 1.0
+    in_flight: int = 32  # calls one channel (or SMS provider) may have under way at once, per dispatcher
     # After an unclear SMS send, how long "not on the provider's record" is not yet proof: Tencent
     # lists a send only once the carrier has reported on it. Until then the dispatcher asks again.
     settle_after: timedelta = timedelta(minutes=10)
@@ -177,6 +178,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._passes = 0
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     # Running.
 
@@ -395,7 +397,7 @@ class Dispatcher:
         if shown is None:
             return Delivery(Outcome.FAIL_OVER, self.channels.wechat.name, "template does not render")
         message = Message(row.key, grant.openid, shown.provider_template, shown.variables, page=shown.page)
-        delivery = await self.channels.wechat.send(message)
+        delivery = await self._send(self.channels.wechat, message)
         self._attempt(row, WECHAT, delivery)
         if delivery.outcome is Outcome.DONE:
             row.grant_use = "sent"
@@ -418,7 +420,7 @@ class Dispatcher:
         results = []
         for device in devices:
             message = Message(row.key, device.installation_id, "", {}, shown.title, shown.body, data)
-            delivery = await self.channels.push.send(message)
+            delivery = await self._send(self.channels.push, message)
             self._attempt(row, PUSH, delivery)
             if delivery.outcome is Outcome.DROP:
                 row.dead_devices.append(device.installation_id)
@@ -442,7 +444,7 @@ class Dispatcher:
                 last = Delivery(Outcome.FAIL_OVER, provider.name, str(exc))
                 continue
             message = Message(row.key, phone, shown.provider_template, shown.variables)
-            delivery = await provider.send(message)
+            delivery = await self._send(provider, message)
             self._attempt(row, SMS, delivery)
             if delivery.outcome is Outcome.DONE or delivery.ambiguous:
                 row.sms_sent.append((digest, now))
@@ -469,7 +471,8 @@ class Dispatcher:
             if provider is None or phone is None or not isinstance(provider, Reconciling):
                 row.unsettled.remove(name)  # nobody left to ask: send again
                 continue
-            found = await provider.was_sent(row.key, phone, row.intent.occurred_at - timedelta(minutes=1))
+            async with self._slot(provider.name):
+                found = await provider.was_sent(row.key, phone, row.intent.occurred_at - timedelta(minutes=1))
             if found is None:
                 self._attempt(row, SMS, Delivery(Outcome.RETRY, name, "could not ask whether it was sent"))
                 self._retry(row, now, f"sms: {name} could not say whether it sent")
@@ -494,6 +497,22 @@ class Dispatcher:
         except TemplateError as exc:
             log.warning("notification %s: %s", row.key, exc)
             return None
+
+    def _slot(self, provider: str) -> asyncio.Semaphore:
+        if provider not in self._slots:
+            self._slots[provider] = asyncio.Semaphore(self.rules.in_flight)
+        return self._slots[provider]
+
+    async def _send(self, channel: Channel, message: Message) -> Delivery:
+        """One call, once the channel has room for it.
+
+        Every lane's rows share the cap, so a burst waits here, not inside the provider's
+        client: a channel's own timeout then measures the provider's answer, never a queue
+        of our making, and a send is not taken for unclear (and looked up, or retried and
+        dead-lettered though delivered) only because the dispatcher itself was too busy.
+        """
+        async with self._slot(channel.name):
+            return await channel.send(message)
 
     # Recording.
 

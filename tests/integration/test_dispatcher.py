@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -351,3 +352,18 @@ async def test_chaos_every_notification_ends_delivered_or_dead_and_none_twice_bu
         )
         == 0
     )
+
+
+async def test_a_channel_never_has_more_calls_under_way_than_its_cap(
+    world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
+) -> None:
+    for n in range(6):
+        await add_device(pool, f"citizen-{n}", f"fid-{n}")
+        fakes.fcm.fail(f"fid-{n}", "SLOW:0.3")  # answers, after 0.3 s
+        await enqueue(pool, Purpose.RESUMED, f"citizen-{n}", world.ids["A"], occurred_at=NOON)
+    d = dispatcher(pool, fakes, mapper, in_flight=2, lanes=2, batch=3)
+    started = time.monotonic()
+    await asyncio.gather(d.dispatch_once(), d.dispatch_once())  # two lanes, three rows each
+    # Six slow calls, two at a time, however many rows and lanes want them: at least three rounds.
+    assert time.monotonic() - started >= 0.9
+    assert [r["channel"] for r in await rows(pool)] == ["push"] * 6

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citypass needs Python 3.11 or newer"'
@@ -40,6 +40,9 @@ bench: install
 
 bench-api: install
 	$(BIN)/python bench/api.py
+
+bench-notify: install
+	$(BIN)/python bench/notify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -80,8 +80,8 @@ def build_runtime(
             CaseProgressProjection(),
             WorkQueueProjection(),
             CaseDeadlines(calendars.current, catalogue_times(catalogue)),
-            NotificationPolicy(items, utc_now, calendar=calendars.current),
-            Inbox(items, calendars.current),
+            NotificationPolicy(items, utc_now, calendar=calendars.recent),
+            Inbox(items, calendars.recent),
         ],
         timer_handlers=deadline_handlers(
             lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -53,6 +54,7 @@ class CalendarService:
         self._calendar = self._base
         self._published: dict[int, PublishedYear] = {}
         self._version = 0  # version of the WorkCalendar the cache reflects; 0: none yet
+        self._checked_at = float("-inf")  # monotonic time of the last look for newer events
         self._lock = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
 
@@ -87,6 +89,7 @@ class CalendarService:
     async def current(self) -> WorkingCalendar:
         """The calendar in effect; reloads only when the region's calendar has new events."""
         async with self._lock:
+            self._checked_at = time.monotonic()
             newer = await self.aggregates.recorder.select_events(self.calendar_id, gt=self._version, limit=1)
             if newer:
                 calendar: WorkCalendar = await self.aggregates.get(self.calendar_id)
@@ -94,6 +97,16 @@ class CalendarService:
                 self._published = dict(calendar.years)
                 self._version = int(calendar.version)
             return self._calendar
+
+    async def recent(self, max_age_seconds: float = 60.0) -> WorkingCalendar:
+        """The calendar in effect as of at most `max_age_seconds` ago: no query while that is fresh.
+
+        For the notices, which state a deadline in passing: a year published a minute ago
+        may be missing from a notice, never from a case's own deadline (see current()).
+        """
+        if time.monotonic() - self._checked_at < max_age_seconds:
+            return self._calendar
+        return await self.current()
 
     def provider(self) -> WorkingCalendar:
         """The last loaded calendar, for read models that need a zero-argument callable."""

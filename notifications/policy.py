@@ -38,7 +38,7 @@ class CaseNotice:
     applicant_subject: str  # the account that submitted the case, and is told about it
     applicant_name: str  # masked: 张*
     departments: tuple[str, ...] = ()  # departments with an open task: lights go to them
-    deadline: date | None = None  # 办结时限, once accepted and computed
+    deadline: date | None = None  # 办结时限, on the events whose notices state it (受理, routing, 延期)
     material_names: Mapping[str, str] = field(default_factory=dict)  # material id -> its name
     extension_reason: str | None = None  # why the last extension was asked for (行政许可法 Art. 42)
 

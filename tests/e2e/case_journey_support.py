@@ -170,13 +170,17 @@ def wait_for_version(client: httpx.Client, staff: Headers, case_id: str, version
 
 
 def wait_for_staff_line(client: httpx.Client, staff: Headers, case_id: str, label: str) -> dict[str, Any]:
-    """The progress read model once a staff-only line (a timer's 督办, say) has appeared."""
+    """The progress read model once a staff-only line (a timer's 督办, say) is in it; 404 till the case is."""
+
+    def found() -> dict[str, Any] | None:
+        response = client.get(f"/api/v1/cases/{case_id}/progress", headers=staff)
+        if response.status_code == 404:
+            return None
+        progress = ok(response)
+        return progress if any(s["label"] == label for s in progress["timeline"]) else None
+
     return wait_for(
-        lambda: (
-            (p := staff_progress(client, staff, case_id))
-            and any(s["label"] == label for s in p["timeline"])
-            and p
-        ),
+        found,
         f"{label!r} on case {case_id}",
     )
 

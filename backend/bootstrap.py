@@ -54,15 +54,26 @@ log = logging.getLogger(__name__)
 
 
 def build_runtime(
-    settings: Settings, url: str, *, with_consumers: bool, calendars: CalendarService | None = None
+    settings: Settings,
+    url: str,
+    *,
+    with_consumers: bool,
+    calendars: CalendarService | None = None,
+    dispatcher: bool | None = None,
 ) -> Runtime:
-    """The runtime with every consumer and timer; `calendars` is shared with the app when given."""
+    """The runtime with every consumer and timer; `calendars` is shared with the app when given.
+
+    The notification dispatcher runs where `dispatcher` says; by default beside the
+    consumers, unless CITYPASS_NOTIFY_DISPATCHER=0 leaves it to `citypass dispatcher`.
+    """
+    if dispatcher is None:
+        dispatcher = with_consumers and settings.notifications.dispatch_with_consumers
     if calendars is None:
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     catalogue = CatalogueQueries(lambda: runtime.pool)
     items = catalogue_items(catalogue)
     services = []
-    if with_consumers:
+    if dispatcher:
         services.append(
             build_dispatcher(
                 settings.notifications,

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="consumers and timers only, no HTTP")
     worker.set_defaults(run=_worker)
 
+    dispatcher = commands.add_parser(
+        "dispatcher",
+        help="the notification dispatcher only (beside workers run with CITYPASS_NOTIFY_DISPATCHER=0)",
+    )
+    dispatcher.set_defaults(run=_dispatcher)
+
     mig = commands.add_parser("migrate", help="apply pending schema migrations")
     mig.set_defaults(run=_migrate)
 
@@ -143,10 +149,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _running(settings: Settings, *, with_consumers: bool) -> AsyncIterator[Runtime]:
+async def _running(
+    settings: Settings, *, with_consumers: bool, dispatcher: bool | None = None
+) -> AsyncIterator[Runtime]:
     from backend.bootstrap import build_runtime
 
-    runtime = build_runtime(settings, _database_url(settings), with_consumers=with_consumers)
+    url = _database_url(settings)
+    runtime = build_runtime(settings, url, with_consumers=with_consumers, dispatcher=dispatcher)
     await runtime.start()
     try:
         yield runtime
@@ -154,15 +163,29 @@ async def _running(settings: Settings, *, with_consumers: bool) -> AsyncIterator
         await runtime.stop()
 
 
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
         async with _running(settings, with_consumers=True) as runtime:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             log.info("worker running %d consumers", len(runtime.consumer_names))
-            await stop.wait()
+            await _until_signalled()
+
+    asyncio.run(run())
+    return 0
+
+
+def _dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> None:
+        async with _running(settings, with_consumers=False, dispatcher=True):
+            log.info("dispatcher running")
+            await _until_signalled()
 
     asyncio.run(run())
     return 0

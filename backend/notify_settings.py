@@ -71,6 +71,7 @@ class NotificationSettings:
     settle_after: timedelta
     send_timeout: float  # seconds any one provider call may take
     in_flight: int  # calls under way at once per channel or SMS provider
+    dispatch_with_consumers: bool  # run the dispatcher in every consumer-running process
     fcm: FcmSettings | None
     wechat: WechatSettings | None
     aliyun: AliyunSmsSettings | None
@@ -125,6 +126,7 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
         settle_after=timedelta(seconds=number("NOTIFY_SETTLE_SECONDS", 600, 0, 86400)),
         send_timeout=number("NOTIFY_SEND_TIMEOUT_SECONDS", 5.0, 0.05, 120),
         in_flight=int(number("NOTIFY_IN_FLIGHT", 32, 1, 1000)),
+        dispatch_with_consumers=text("NOTIFY_DISPATCHER", "1").lower() in ("1", "true", "yes"),
         fcm=FcmSettings(fcm_project, text("FCM_ENDPOINT") or None, text("FCM_CREDENTIALS"))
         if fcm_project
         else None,

@@ -57,7 +57,7 @@ class Runtime:
         self.consumers = {c.name: c for c in consumers}
         self.timer_handlers = dict(timer_handlers or {})
         self.with_consumers = with_consumers
-        self.services = list(services)  # run beside the consumers (the dispatcher), started once the pool is
+        self.services = list(services)  # background services (the dispatcher), started once the pool is
         self.registry = CollectorRegistry()
         self.lag_metrics = LagMetrics(self.registry)
         self.mapper = make_mapper(personal=PersonalCipher(settings.privacy.data_keys))
@@ -86,6 +86,8 @@ class Runtime:
         await self._bring_read_models_up_to_date()
         if self.with_consumers:
             self._start_consumers()
+        for service in self.services:
+            service.start()
         log.info("runtime started: schema %s, %d consumers", self.schema, len(self.consumers))
 
     async def _bring_read_models_up_to_date(self) -> None:
@@ -122,12 +124,9 @@ class Runtime:
             self.pool, self.timer_handlers, utc_now, poll_seconds=cfg.timer_poll_seconds
         )
         self._timers.start()
-        for service in self.services:
-            service.start()
 
     async def stop(self) -> None:
-        if self.with_consumers:
-            await asyncio.gather(*(service.stop() for service in self.services))
+        await asyncio.gather(*(service.stop() for service in self.services))
         await asyncio.gather(*(runner.stop() for runner in self._runners))
         if self._timers is not None:
             await self._timers.stop()

@@ -106,10 +106,11 @@ def fake_providers() -> Iterator[Providers]:
 
 @dataclass
 class Worker:
-    """One `citypass worker` process: the consumers, the timers and a dispatcher."""
+    """One `citypass worker` (consumers, timers and a dispatcher) or `citypass dispatcher` process."""
 
     process: subprocess.Popen[bytes]
     log_path: Path
+    ready: str = "worker running"  # what its log says once it runs
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -131,9 +132,9 @@ class Worker:
             self.kill()
 
 
-def launch_worker(tmp: Path, schema: str, env: dict[str, str]) -> Worker:
-    """Start a worker on the schema; `wait_until_running` before relying on it."""
-    log_path = tmp / f"worker-{uuid.uuid4().hex[:8]}.log"
+def launch_worker(tmp: Path, schema: str, env: dict[str, str], command: str = "worker") -> Worker:
+    """Start `citypass worker` (or `dispatcher`) on the schema; `wait_until_running` before relying on it."""
+    log_path = tmp / f"{command}-{uuid.uuid4().hex[:8]}.log"
     full_env = {
         **os.environ,
         "CITYPASS_DATABASE_URL": database_url(),
@@ -146,19 +147,19 @@ def launch_worker(tmp: Path, schema: str, env: dict[str, str]) -> Worker:
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "worker"],
+            [sys.executable, "-m", "backend.cli", command],
             cwd=ROOT,
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Worker(process, log_path)
+    return Worker(process, log_path, f"{command} running")
 
 
 def wait_until_running(worker: Worker, timeout: float = 60.0) -> Worker:
     deadline = time.monotonic() + timeout
-    while "worker running" not in worker.log():
+    while worker.ready not in worker.log():
         if worker.process.poll() is not None:
             raise RuntimeError(f"worker exited with {worker.process.returncode}:\n{worker.log()}")
         if time.monotonic() > deadline:

@@ -88,8 +88,10 @@ class Deployment:
     tmp: Path
     env: dict[str, str]
 
-    def replace_worker(self) -> Worker:
-        self.worker = wait_until_running(launch_worker(self.tmp, self.server.schema, self.env))
+    def replace_with_dispatcher(self) -> Worker:
+        """A `citypass dispatcher` in the dead worker's place: the outbox needs nothing else to drain."""
+        dispatcher = launch_worker(self.tmp, self.server.schema, self.env, "dispatcher")
+        self.worker = wait_until_running(dispatcher)
         return self.worker
 
 
@@ -266,7 +268,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_pending_and_only_its_unrecorded_
         held_by_the_killed = claimed_keys(db)
 
         started = time.monotonic()
-        replacement = deployment.replace_worker()
+        replacement = deployment.replace_with_dispatcher()
         wait_for(lambda: pending_count(db) == 0, "the new worker draining the outbox", timeout=90)
         drained_in = time.monotonic() - started
     finally:

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backend.bootstrap import build_runtime
 from backend.notify_settings import NotificationSettingsError, load_notification_settings
+from backend.settings import load_settings
 from notifications.delivery_rules import QuietHours, RateLimit, backoff, free_at
+from notifications.dispatcher import Dispatcher
 
 CHANGSHA = "Asia/Shanghai"
 
@@ -98,3 +101,23 @@ def test_notification_settings_defaults_and_refusals() -> None:
     ):
         with pytest.raises(NotificationSettingsError):
             load_notification_settings(bad)
+
+
+@pytest.mark.parametrize(
+    ("setting", "with_consumers", "dispatcher", "runs"),
+    [
+        ("1", True, None, True),  # `serve` and `citypass worker`: beside the consumers
+        ("0", True, None, False),  # workers that leave it to `citypass dispatcher`
+        ("1", False, None, False),  # `serve --no-consumers`
+        ("0", False, True, True),  # `citypass dispatcher`
+    ],
+)
+def test_where_the_dispatcher_runs(
+    setting: str, with_consumers: bool, dispatcher: bool | None, runs: bool
+) -> None:
+
+    settings = load_settings({"CITYPASS_NOTIFY_DISPATCHER": setting})
+    runtime = build_runtime(
+        settings, "postgresql://unused", with_consumers=with_consumers, dispatcher=dispatcher
+    )
+    assert [type(s) for s in runtime.services] == ([Dispatcher] if runs else [])

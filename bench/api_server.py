@@ -196,6 +196,19 @@ def served(
                     stderr=subprocess.STDOUT,
                 )
             )
+    if split and env.get("CITYPASS_NOTIFY_DISPATCHER") == "0":
+        # The worker leaves notifications to a dispatcher process, as such a deployment runs
+        # one; its CPU is not metered apart (it shows in the rest of the machine).
+        with (files.parent / f"dispatcher-{port}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "backend.cli", "dispatcher"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     server = Server(f"http://127.0.0.1:{port}", processes[0], log_path, processes[1] if split else None)
     try:
         deadline = time.monotonic() + 60

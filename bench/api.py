@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
-import platform
 import random
 import secrets
 import statistics
@@ -25,7 +23,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,7 @@ from backend.store.personal_cipher import PersonalCipher, dev_data_keys
 from backend.store.recorder import EventRecorder
 from bench import api_load
 from bench.api_fill import FILL_PASSWORD, fill_store
-from bench.api_server import CpuMeter, positions, prepare, served, stat, wait_caught_up
+from bench.api_server import CpuMeter, machine_facts, positions, prepare, served, wait_caught_up
 from projections.case_secrets import QueryPasswords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -417,31 +414,7 @@ def summary(run: Run) -> None:
 
 
 def machine(db_url: str) -> dict[str, Any]:
-    async def settings() -> dict[str, Any]:
-        conn = await asyncpg.connect(db_url)
-        try:
-            names = ("server_version", "shared_buffers", "synchronous_commit", "fsync")
-            found: dict[str, Any] = {n: await conn.fetchval(f"SHOW {n}") for n in names}
-            backend = stat(await conn.fetchval("SELECT pg_backend_pid()"))  # None unless it runs here
-            found["postmaster_pid"] = None if backend is None else backend[0]
-            return found
-        finally:
-            await conn.close()
-
-    pg = asyncio.run(settings())
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "postgres": pg.pop("server_version"),
-        "postmaster_pid": pg.pop("postmaster_pid"),
-        "postgres_settings": pg,
-        "litestar": version("litestar"),
-        "granian": version("granian"),
-        "asyncpg": version("asyncpg"),
-    }
+    return machine_facts(db_url, ("litestar", "granian", "asyncpg"))
 
 
 def _setting(text: str) -> tuple[str, str]:

@@ -6,17 +6,21 @@ so it counts threads too; the machine's total comes from /proc/stat.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import platform
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench import api_load
@@ -214,7 +218,7 @@ def served(
         deadline = time.monotonic() + 60
         while True:
             if (gone := next((p for p in processes if p.poll() is not None), None)) is not None:
-                raise RuntimeError(f"{gone.args} exited with {gone.returncode}:\n{server.log_tail()}")
+                raise RuntimeError(f"{gone.args!r} exited with {gone.returncode}:\n{server.log_tail()}")
             try:
                 if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
                     break
@@ -283,3 +287,31 @@ def positions(setup: api_load.Setup) -> dict[str, int]:
     """The log's head and each consumer's position, from /health."""
     report = httpx.get(f"http://{setup.host}:{setup.port}/health", timeout=10).json()
     return {"head": report["headPosition"], **{c["name"]: c["position"] for c in report["consumers"]}}
+
+
+def machine_facts(db_url: str, packages: Sequence[str]) -> dict[str, Any]:
+    """The CPU, Python, PostgreSQL and its settings, and the versions of `packages`, for a bench's JSON."""
+
+    async def settings() -> dict[str, Any]:
+        conn = await asyncpg.connect(db_url)
+        try:
+            names = ("server_version", "shared_buffers", "synchronous_commit", "fsync")
+            found: dict[str, Any] = {n: await conn.fetchval(f"SHOW {n}") for n in names}
+            backend = stat(await conn.fetchval("SELECT pg_backend_pid()"))  # None unless it runs here
+            found["postmaster_pid"] = None if backend is None else backend[0]
+            return found
+        finally:
+            await conn.close()
+
+    pg = asyncio.run(settings())
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "postgres": pg.pop("server_version"),
+        "postmaster_pid": pg.pop("postmaster_pid"),
+        "postgres_settings": pg,
+        **{name.replace("-", "_"): version(name) for name in packages},
+    }

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import random
 import secrets
 import statistics
@@ -30,7 +29,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import PersonalCipher, dev_data_keys
 from backend.store.recorder import EventRecorder
 from bench import notify_fakes
-from bench.api_server import stat
+from bench.api_server import machine_facts, stat
 from bench.notify_fakes import percentile
 from domain.case import Actor, Case, Channel, Person, Role, UploadedFile
 from domain.case.checks import BEIJING
@@ -644,34 +642,8 @@ def _kept_up(result: dict[str, Any]) -> bool:
 
 
 def machine(db_url: str) -> dict[str, Any]:
-    async def settings() -> dict[str, Any]:
-        conn = await asyncpg.connect(db_url)
-        try:
-            names = ("server_version", "shared_buffers", "synchronous_commit", "fsync")
-            found: dict[str, Any] = {n: await conn.fetchval(f"SHOW {n}") for n in names}
-            backend = stat(await conn.fetchval("SELECT pg_backend_pid()"))  # None unless it runs here
-            found["postmaster_pid"] = None if backend is None else backend[0]
-            return found
-        finally:
-            await conn.close()
-
-    pg = asyncio.run(settings())
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "postgres": pg.pop("server_version"),
-        "postmaster_pid": pg.pop("postmaster_pid"),
-        "postgres_settings": pg,
-        "asyncpg": version("asyncpg"),
-        "firebase_admin": version("firebase-admin"),
-        "alibabacloud_dysmsapi20170525": version("alibabacloud-dysmsapi20170525"),
-        "tencentcloud_sdk_python_sms": version("tencentcloud-sdk-python-sms"),
-        "httpx": version("httpx"),
-        "aiohttp": version("aiohttp"),
-    }
+    packages = ("asyncpg", "firebase-admin", "alibabacloud-dysmsapi20170525", "tencentcloud-sdk-python-sms")
+    return machine_facts(db_url, (*packages, "httpx", "aiohttp"))
 
 
 def _setting(text: str) -> Setting:

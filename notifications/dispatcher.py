@@ -60,6 +60,7 @@ PoolSource = Callable[[], asyncpg.Pool]
 WECHAT, PUSH, SMS, INBOX = "wechat", "push", "sms", "inbox"
 EXTERNAL = (WECHAT, PUSH, SMS)
 _WAITS_FOR_QUIET = (PUSH, SMS)
+_PUSH_RANK = {Outcome.DONE: 0, Outcome.RETRY: 1, Outcome.FAIL_OVER: 2, Outcome.DROP: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,8 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._passes = 0
         self._slots: dict[str, asyncio.Semaphore] = {}
+        # How far back the per-phone SMS history must reach: the longest limit's window.
+        self._history = history_window([limit.window for limit in rules.sms_limits])
 
     # Running.
 
@@ -234,9 +237,8 @@ class Dispatcher:
             if not records:
                 return 0
             rows = [_row(r) for r in records]
-            window = history_window([limit.window for limit in self.rules.sms_limits])
             wanted = [self._wanted(row) for row in rows]
-            book = await read_book(conn, wanted, self.decode, self.digest, now - window)
+            book = await read_book(conn, wanted, self.decode, self.digest, now - self._history)
         holding = asyncio.create_task(self._hold(claim), name="dispatcher:lease")
         try:
             await asyncio.gather(*(self._deliver(row, book, now) for row in rows))
@@ -245,7 +247,7 @@ class Dispatcher:
             holding.cancel()
         self._passes += 1
         if self._passes % 100 == 1:
-            await self._prune(now - window)
+            await self._prune(now - self._history)
         return len(rows)
 
     async def _hold(self, claim: uuid.UUID) -> None:
@@ -425,11 +427,8 @@ class Dispatcher:
             if delivery.outcome is Outcome.DROP:
                 row.dead_devices.append(device.installation_id)
             results.append(delivery)
-        for outcome in (Outcome.DONE, Outcome.RETRY, Outcome.FAIL_OVER):
-            for delivery in results:
-                if delivery.outcome is outcome:
-                    return delivery
-        return results[0]  # every device is gone: push cannot reach the recipient
+        # One device reached is enough; else a retry beats a fail-over; DROP only if every device is gone.
+        return min(results, key=lambda delivery: _PUSH_RANK[delivery.outcome])
 
     async def _sms(self, row: _Row, phone: str, digest: str, now: datetime) -> Delivery:
         """Each provider in turn, until one sends; a send of unclear fate stops here (asked next time)."""
@@ -552,11 +551,10 @@ class Dispatcher:
                     dead,
                     self.clock(),
                 )
-            sent = [s for r in rows for s in r.sms_sent]
+            sent = [(digest, at, r.key) for r in rows for digest, at in r.sms_sent]
             if sent:
                 await conn.executemany(
-                    "INSERT INTO sms_sends (phone_digest, sent_at, key) VALUES ($1, $2, $3)",
-                    [(d, at, r.key) for r in rows for d, at in r.sms_sent],
+                    "INSERT INTO sms_sends (phone_digest, sent_at, key) VALUES ($1, $2, $3)", sent
                 )
 
     async def _record_grants(self, conn: asyncpg.Connection, rows: Sequence[_Row], book: AddressBook) -> None:

@@ -138,6 +138,11 @@ class InboxQueries:
         more = len(rows) > limit
         return InboxPage(items=items, unread=unread, next_before=items[-1].key if more else None)
 
+    async def unread(self, subject: str) -> int:
+        """How many of the subject's entries are unread."""
+        count: int = await self.pool.fetchval(_UNREAD, subject)
+        return count
+
     async def mark_read(self, subject: str, keys: Collection[str]) -> int:
         """Mark the subject's own entries among `keys` read; how many were unread until now."""
         marked: str = await self.pool.execute(

@@ -32,6 +32,27 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def plan_groups(spec: str, names: Sequence[str]) -> list[list[str]]:
+    """The runners to start, each a list of consumer names, from CITYPASS_CONSUMER_GROUPS.
+
+    "together": one runner for all; "apart": one each; otherwise the groups named, and
+    one more for every consumer named in none. A name that is no consumer's, or one
+    named twice, is refused, so a typo does not quietly move a consumer.
+    """
+    if spec == "apart":
+        return [[name] for name in names]
+    groups = [] if spec == "together" else [group.split("+") for group in spec.split(",")]
+    named = [name for group in groups for name in group]
+    unknown = sorted(set(named) - set(names))
+    if unknown:
+        raise ValueError(f"CITYPASS_CONSUMER_GROUPS names no such consumer: {unknown} (of {sorted(names)})")
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise ValueError(f"CITYPASS_CONSUMER_GROUPS names a consumer twice: {twice}")
+    rest = [name for name in names if name not in named]
+    return groups + ([rest] if rest else [])
+
+
 class Service(Protocol):
     """Something that runs in the background of a consumer-running process."""
 
@@ -55,6 +76,7 @@ class Runtime:
         self.url = url
         self.schema = settings.database.schema
         self.consumers = {c.name: c for c in consumers}
+        self.groups = plan_groups(settings.consumers.groups, list(self.consumers))  # refuses a bad plan now
         self.timer_handlers = dict(timer_handlers or {})
         self.with_consumers = with_consumers
         self.services = list(services)  # background services (the dispatcher), started once the pool is
@@ -108,11 +130,11 @@ class Runtime:
 
     def _start_consumers(self) -> None:
         cfg = self.settings.consumers
-        for consumer in self.consumers.values():
+        for group in self.groups:
             runner = ConsumerRunner(
                 self.url,
                 self.recorder,
-                consumer,
+                [self.consumers[name] for name in group],
                 self.mapper.to_domain_event,
                 batch_size=cfg.batch_size,
                 poll_seconds=cfg.poll_seconds,

@@ -48,6 +48,9 @@ class ConsumerSettings:
     batch_size: int
     poll_seconds: float  # fallback when no NOTIFY arrives
     coalesce_seconds: float  # after a NOTIFY, how long a consumer lets appends gather before it reads
+    # Which consumers take their batches together: "together" (all), "apart" (each alone), or
+    # groups such as "case_progress,inbox+notification_policy" (the rest together in one more).
+    groups: str
     timer_poll_seconds: float
 
 
@@ -104,6 +107,20 @@ class Settings:
 
 
 _DEV_SECRET = "citypass-dev-secret-not-for-production-use-0000"
+
+
+_GROUPS = re.compile(r"^[a-z_][a-z0-9_]*(\+[a-z_][a-z0-9_]*)*(,[a-z_][a-z0-9_]*(\+[a-z_][a-z0-9_]*)*)*$")
+
+
+def consumer_groups(raw: str) -> str:
+    """CITYPASS_CONSUMER_GROUPS as written, once its shape is checked (names are checked at start)."""
+    spec = raw.replace(" ", "")
+    if spec in ("together", "apart") or _GROUPS.match(spec):
+        return spec
+    raise SettingsError(
+        "CITYPASS_CONSUMER_GROUPS must be 'together', 'apart' or groups of consumer names "
+        f"such as 'case_progress,inbox+notification_policy', not {raw!r}"
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -196,6 +213,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             batch_size=integer("CONSUMER_BATCH", 500, 1, 10_000),
             poll_seconds=number("CONSUMER_POLL_SECONDS", 1.0, 0.01, 3600),
             coalesce_seconds=number("CONSUMER_COALESCE_MS", 10.0, 0.0, 1000.0) / 1000,
+            groups=consumer_groups(text("CONSUMER_GROUPS", "case_progress")),
             timer_poll_seconds=number("TIMER_POLL_SECONDS", 1.0, 0.01, 3600),
         ),
         http=HttpSettings(

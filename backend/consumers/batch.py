@@ -143,7 +143,7 @@ async def _handle(
     if rows[0]["notification_id"] is None:  # the one row of a range without events of our topics
         rows = []
     new_position = rows[-1]["notification_id"] if len(rows) == limit else head
-    envelopes = [_envelope(row, decode if getattr(consumer, "decodes", True) else None) for row in rows]
+    envelopes = [to_envelope(row, decode if getattr(consumer, "decodes", True) else None) for row in rows]
     if envelopes:
         await consumer.handle(conn, envelopes, table_suffix(generation))
     name = tracking_name(consumer.name, generation)
@@ -160,7 +160,7 @@ async def _handle(
     return BatchResult(new_position, head, len(envelopes))
 
 
-def _envelope(row: asyncpg.Record, decode: Decode | None) -> Envelope:
+def to_envelope(row: asyncpg.Record, decode: Decode | None) -> Envelope:
     nid, topic = row["notification_id"], row["topic"]
     if decode is None:
         return Envelope(nid, row["originator_id"], row["originator_version"], topic, row["recorded_at"], None)

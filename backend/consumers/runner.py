@@ -1,16 +1,20 @@
-"""Runs one consumer: leads it if no other process does, reads batches, commits effects with the position."""
+"""Runs consumers: leads those no other process leads, reads batches, commits effects with positions."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 from backend.consumers.base import Consumer, Decode
-from backend.consumers.batch import BatchResult, process_served_batch
+from backend.consumers.batch import process_served_batch
 from backend.consumers.generations import install
+from backend.consumers.group import process_group_batch
 from backend.consumers.leadership import release_lead, try_lead
 from backend.database import connect
 from backend.store.reader import EventReader
@@ -18,20 +22,46 @@ from backend.store.reader import EventReader
 log = logging.getLogger(__name__)
 
 
-class ConsumerRunner:
-    """Follows the log for one consumer on a dedicated connection.
+@dataclass(slots=True)
+class _Member:
+    """One consumer of a runner, and what the runner knows of it."""
 
-    The connection holds the leader lock, listens for appends and runs every batch
+    consumer: Consumer
+    installed: bool = False
+    leading: bool = False
+    next_try: float = 0.0  # monotonic time from which to try to lead it (again)
+    generation: int | None = None
+    position: int | None = None
+    mismatch: str | None = None  # why it stepped aside, logged once
+    apart: bool = False  # runs in a transaction of its own until it has caught up
+    backoff: float = 0.0  # after a failed batch; 0 while its batches succeed
+    retry_at: float = 0.0  # monotonic time before which a failed member waits
+
+    @property
+    def name(self) -> str:
+        return self.consumer.name
+
+
+class ConsumerRunner:
+    """Follows the log for one consumer, or a group of them, on a dedicated connection.
+
+    The connection holds the leader locks, listens for appends and runs every batch
     transaction. Keeping all three on one session means that when it dies, the
-    lock and any half-done batch go with it, and a follower resumes from the
-    committed position.
+    locks and any half-done batch go with it, and a follower resumes from the
+    committed positions.
+
+    A group's members that this process leads take their batches together: one
+    transaction, one read and one decoding of the events for all of them (see
+    group.py). If such a batch fails, every member runs alone, in a transaction of its
+    own, until it has caught up: the one at fault retries with backoff while the
+    others go on, and rejoin the group once they reach the head.
     """
 
     def __init__(
         self,
         url: str,
         reader: EventReader,
-        consumer: Consumer,
+        consumers: Consumer | Sequence[Consumer],
         decode: Decode,
         *,
         batch_size: int = 100,
@@ -42,19 +72,19 @@ class ConsumerRunner:
         min_backoff: float = 0.1,
         max_backoff: float = 30.0,
     ) -> None:
-        self.url, self.reader, self.consumer, self.decode = url, reader, consumer, decode
+        group = list(consumers) if isinstance(consumers, Sequence) else [consumers]
+        if not group or len({c.name for c in group}) != len(group):
+            raise ValueError(f"a runner needs consumers of distinct names, not {[c.name for c in group]}")
+        self.url, self.reader, self.decode = url, reader, decode
+        self.members = [_Member(c) for c in group]
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.coalesce_seconds = coalesce_seconds  # after a wake-up, how long to let appends gather
         self.retry_seconds = retry_seconds  # how often a follower, or a lost connection, tries again
         self.listen = listen
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
-        self.is_leader = False
-        self.generation: int | None = None
-        self.position: int | None = None
         self.backend_pid: int | None = None
-        self._installed = False
-        self._mismatch: str | None = None  # why this runner stepped aside, logged once
+        self._listening = False
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -62,7 +92,22 @@ class ConsumerRunner:
 
     @property
     def name(self) -> str:
-        return self.consumer.name
+        return "+".join(m.name for m in self.members)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process leads any of its consumers."""
+        return any(m.leading for m in self.members)
+
+    @property
+    def generation(self) -> int | None:
+        """The served generation of the first consumer, as of its last batch."""
+        return self.members[0].generation
+
+    @property
+    def position(self) -> int | None:
+        """The position of the first consumer, as of its last batch."""
+        return self.members[0].position
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=f"consumer:{self.name}")
@@ -86,16 +131,13 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 try:
                     if not await self._ensure_leading():
-                        await self._pause(self.retry_seconds)
+                        await self._pause(max(self._next_try() - time.monotonic(), 0.01))
                         continue
                     self._wake.clear()  # before reading, so an append during the batch wakes us again
-                    result = await self._step()
-                    if result is None:  # stepped aside: the served tables are not this code's shape
-                        await self._pause(self.retry_seconds)
-                        continue
+                    wait = await self._step()
                     backoff = self.min_backoff
-                    if result.caught_up:
-                        await self._idle()
+                    if wait is not None:
+                        await self._idle(wait)
                 except Exception as exc:
                     if self._conn is None or self._conn.is_closed():
                         log.warning(
@@ -107,94 +149,171 @@ class ConsumerRunner:
                         self._drop_connection()
                         await self._pause(self.retry_seconds)
                     else:
-                        # The transaction rolled back, so nothing of the batch stands: retry it.
-                        log.exception(
-                            "consumer %s failed a batch after position %s; retrying in %.2fs",
-                            self.name,
-                            self.position,
-                            backoff,
-                        )
+                        log.exception("consumer %s failed; retrying in %.2fs", self.name, backoff)
                         await self._pause(backoff)
                         backoff = min(backoff * 2, self.max_backoff)
         finally:
             await self._close()
 
     async def _ensure_leading(self) -> bool:
+        """Connect if need be, and try to lead each consumer not led here whose turn has come."""
         if self._conn is None:
             self._conn = await connect(self.url, self.reader.schema)
             self.backend_pid = self._conn.get_server_pid()
             # A session that dies while we idle should be noticed now, not at the next poll.
             self._conn.add_termination_listener(lambda _conn: self._wake.set())
-        if not self._installed:
-            await install(self._conn, self.consumer)
-            self._installed = True
-        if self.is_leader:
-            return True
-        if not await try_lead(self._conn, self.reader.schema, self.name):
+        now = time.monotonic()
+        for member in self.members:
+            if member.leading or now < member.next_try:
+                continue
+            member.next_try = now + self.retry_seconds
+            if not member.installed:
+                await install(self._conn, member.consumer)
+                member.installed = True
+            if await try_lead(self._conn, self.reader.schema, member.name):
+                member.leading = True
+                log.info("consumer %s: this process leads (backend %s)", member.name, self.backend_pid)
+        if not self.is_leader:
             return False
-        self.is_leader = True
-        if self.listen:
+        if self.listen and not self._listening:
             await self._conn.add_listener(self.reader.channel, self._on_notify)
-        log.info("consumer %s: this process leads (backend %s)", self.name, self.backend_pid)
+            self._listening = True
         return True
 
-    async def _step(self) -> BatchResult | None:
-        """One batch into the served generation; None if that is not this code's shape (then step aside)."""
-        assert self._conn is not None
-        while True:
-            async with self._conn.transaction():
-                # The served generation stays served until this commits (see process_served_batch).
-                batch = await process_served_batch(self._conn, self.consumer, self.decode, self.batch_size)
-            served, result = batch.served, batch.result
-            if batch.change is not None:
-                await self._step_aside(served.generation, batch.change)
-                return None
-            if result is not None:
-                break
-            # A swap committed while the batch waited for it: read the new generation at once.
-        if self._mismatch is not None:
-            log.info("consumer %s: the served generation fits this code again", self.name)
-            self._mismatch = None
-        if served.generation != self.generation:
-            log.info("consumer %s serves generation %d", self.name, served.generation)
-        self.generation, self.position = served.generation, result.position
-        return result
+    def _next_try(self) -> float:
+        return min((m.next_try for m in self.members if not m.leading), default=time.monotonic())
 
-    async def _step_aside(self, generation: int, change: str) -> None:
-        """Let go of leadership, so that a process running code of the served shape can lead.
+    async def _step(self) -> float | None:
+        """A batch for each consumer led here; None if some have more to read, else the longest idle."""
+        led = [m for m in self.members if m.leading]
+        together = [m for m in led if not m.apart]
+        more = False
+        if len(together) > 1:
+            more = not await self._step_together(together)
+            together = []
+        now = time.monotonic()
+        wait = self.poll_seconds
+        for member in [m for m in led if m.apart] + together:
+            if member.retry_at > now:
+                wait = min(wait, member.retry_at - now)
+            elif not await self._step_alone(member):
+                more = True
+        if any(not m.leading for m in self.members):  # followers try to lead again in time
+            wait = min(wait, max(self._next_try() - now, 0.0))
+        return None if more else wait
+
+    async def _step_together(self, members: list[_Member]) -> bool:
+        """One batch for all of them in one transaction; whether they all caught up."""
+        assert self._conn is not None
+        try:
+            async with self._conn.transaction():
+                batch = await process_group_batch(
+                    self._conn, [m.consumer for m in members], self.decode, self.batch_size
+                )
+        except Exception:
+            if self._conn.is_closed():
+                raise
+            # The transaction rolled back, so nothing of the batch stands. Which member is at
+            # fault shows when each runs alone: that one backs off, the others rejoin.
+            log.warning(
+                "consumers %s failed a batch together; each runs alone until it has caught up",
+                "+".join(m.name for m in members),
+                exc_info=True,
+            )
+            for member in members:
+                member.apart = True
+            return False
+        for member in members:
+            outcome = batch.outcomes.get(member.name)
+            if outcome is None:
+                raise RuntimeError(f"consumer {member.name!r} is not installed")
+            if outcome.change is not None:
+                await self._step_aside(member, outcome.served.generation, outcome.change)
+            elif outcome.result is not None:
+                self._advanced(member, outcome.served.generation, outcome.result.position)
+        return batch.caught_up
+
+    async def _step_alone(self, member: _Member) -> bool:
+        """One batch for this consumer in its own transaction; whether it has nothing more to read now."""
+        assert self._conn is not None
+        try:
+            while True:
+                async with self._conn.transaction():
+                    # The served generation stays served until this commits (see process_served_batch).
+                    batch = await process_served_batch(
+                        self._conn, member.consumer, self.decode, self.batch_size
+                    )
+                if batch.change is not None:
+                    await self._step_aside(member, batch.served.generation, batch.change)
+                    return True
+                if batch.result is not None:
+                    break
+                # A swap committed while the batch waited for it: read the new generation at once.
+        except Exception:
+            if self._conn.is_closed():
+                raise
+            # The transaction rolled back, so nothing of the batch stands: retry it.
+            member.backoff = min(max(member.backoff * 2, self.min_backoff), self.max_backoff)
+            member.retry_at = time.monotonic() + member.backoff
+            log.exception(
+                "consumer %s failed a batch after position %s; retrying in %.2fs",
+                member.name,
+                member.position,
+                member.backoff,
+            )
+            return True
+        member.backoff = member.retry_at = 0.0
+        self._advanced(member, batch.served.generation, batch.result.position)
+        if batch.result.caught_up and member.apart:
+            member.apart = False
+            log.info("consumer %s has caught up; it takes its batches with the group again", member.name)
+        return batch.result.caught_up
+
+    def _advanced(self, member: _Member, generation: int, position: int) -> None:
+        if member.mismatch is not None:
+            log.info("consumer %s: the served generation fits this code again", member.name)
+            member.mismatch = None
+        if generation != member.generation:
+            log.info("consumer %s serves generation %d", member.name, generation)
+        member.generation, member.position = generation, position
+
+    async def _step_aside(self, member: _Member, generation: int, change: str) -> None:
+        """Let go of one consumer's leadership, so that a process running code of the served shape can lead.
 
         Writing with another version's handler would put rows of the wrong shape or
         meaning into tables that queries trust, as when an old worker outlives the
         start of a new release that rebuilt the read model.
         """
         assert self._conn is not None
-        if change != self._mismatch:
+        if change != member.mismatch:
             log.warning(
                 "consumer %s: served generation %d was built by another release (%s); "
                 "not writing to it, and leaving the lead to a process whose code fits",
-                self.name,
+                member.name,
                 generation,
                 change,
             )
-            self._mismatch = change
-        if self.listen:
+            member.mismatch = change
+        await release_lead(self._conn, self.reader.schema, member.name)
+        member.leading = False
+        member.next_try = time.monotonic() + self.retry_seconds
+        if self._listening and not self.is_leader:
             await self._conn.remove_listener(self.reader.channel, self._on_notify)
-        await release_lead(self._conn, self.reader.schema, self.name)
-        self.is_leader = False
+            self._listening = False
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
         self._wake.set()
 
-    async def _idle(self) -> None:
-        """Wait for a notification or the poll interval, whichever comes first, then let appends gather.
+    async def _idle(self, longest: float) -> None:
+        """Wait for a notification or `longest` seconds, whichever comes first, then let appends gather.
 
         Every batch costs a transaction whatever it holds, and every append wakes every
-        consumer: without the pause, a busy log makes each consumer run a transaction per
+        runner: without the pause, a busy log makes each runner run a transaction per
         append or two. Waiting coalesce_seconds after the wake-up lets the appends of
         that moment arrive, so one batch takes them all, at the price of that much lag.
         """
         with contextlib.suppress(TimeoutError):  # a timeout is the polling fallback: read anyway
-            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await asyncio.wait_for(self._wake.wait(), longest)
         if self.coalesce_seconds > 0:
             await self._pause(self.coalesce_seconds)
 
@@ -205,15 +324,22 @@ class ConsumerRunner:
     def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.terminate()
-        self._conn, self.is_leader = None, False
+        self._conn = None
+        self._lost_leadership()
+
+    def _lost_leadership(self) -> None:
+        now = time.monotonic()
+        for member in self.members:
+            member.leading, member.next_try = False, now
+        self._listening = False
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        self.is_leader = False
+        self._lost_leadership()
         if conn is None or conn.is_closed():
             return
         try:
-            await conn.close(timeout=5)  # ends the session, which releases the leader lock
+            await conn.close(timeout=5)  # ends the session, which releases the leader locks
         except Exception:
             log.warning("consumer %s: closing its connection failed; aborting it", self.name, exc_info=True)
             conn.terminate()

@@ -172,7 +172,7 @@ async def start_runner_fixture(
     """Start runners with quick test timings; every one is stopped when the test ends."""
     started: list[ConsumerRunner] = []
 
-    def start(consumer: Consumer, **options: object) -> ConsumerRunner:
+    def start(consumer: Consumer | Sequence[Consumer], **options: object) -> ConsumerRunner:
         options = {"poll_seconds": 0.2, "retry_seconds": 0.1, "min_backoff": 0.05, **options}
         decode = options.pop("decode", mapper.to_domain_event)
         runner = ConsumerRunner(db_url, recorder, consumer, decode, **options)  # type: ignore[arg-type]

@@ -73,6 +73,7 @@ class Runtimes:
                 "CITYPASS_CONSUMER_POLL_SECONDS": "0.05",
                 "CITYPASS_TIMER_POLL_SECONDS": "0.05",
                 "CITYPASS_CONSUMER_BATCH": "4",  # several batches, so the replay is more than one step
+                "CITYPASS_CONSUMER_GROUPS": "together",  # the default names case_progress, not built here
             }
         )
         self.db_url = db_url

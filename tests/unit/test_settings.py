@@ -23,6 +23,7 @@ def test_defaults_are_a_working_development_setup() -> None:
     assert (s.http.host, s.http.port, s.http.workers) == ("127.0.0.1", 8000, 1)
     assert s.auth.dev_login is True
     assert s.consumers.enabled is True
+    assert s.consumers.groups == "case_progress"  # progress alone, the other consumers together
     assert s.data_dir.name == "var"
     assert s.files.directory == s.data_dir / "files" and s.files.max_upload_bytes == 10 * 1_048_576
     assert (s.cases.region, s.cases.number_pattern) == ("430100", "{region}{yyyymmdd}{seq:06d}")
@@ -36,6 +37,7 @@ def test_values_are_read_and_typed() -> None:
             "CITYPASS_PORT": "9000",
             "CITYPASS_CONSUMER_POLL_SECONDS": "0.25",
             "CITYPASS_CONSUMERS": "0",
+            "CITYPASS_CONSUMER_GROUPS": "case_progress + work_queue, inbox",
             "CITYPASS_STORE_MAX_BATCH": "64",
             "CITYPASS_REGION": "430200",
             "CITYPASS_CASE_NUMBER_PATTERN": "{region}-{yyyy}{mm}{dd}-{seq:05d}",
@@ -46,6 +48,7 @@ def test_values_are_read_and_typed() -> None:
     assert s.http.port == 9000
     assert s.consumers.poll_seconds == 0.25
     assert s.consumers.enabled is False
+    assert s.consumers.groups == "case_progress+work_queue,inbox"
     assert s.store.max_batch == 64
     assert (s.cases.region, s.cases.number_pattern) == ("430200", "{region}-{yyyy}{mm}{dd}-{seq:05d}")
 
@@ -60,6 +63,8 @@ def test_values_are_read_and_typed() -> None:
         ({"CITYPASS_ENV": "prod", "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_JWT_SECRET": "short"}, "CITYPASS_JWT_SECRET"),
         ({"CITYPASS_CONSUMERS": "maybe"}, "CITYPASS_CONSUMERS"),
+        ({"CITYPASS_CONSUMER_GROUPS": "case_progress++inbox"}, "CITYPASS_CONSUMER_GROUPS"),
+        ({"CITYPASS_CONSUMER_GROUPS": "Case-Progress"}, "CITYPASS_CONSUMER_GROUPS"),
         ({"CITYPASS_REGION": "4301"}, "CITYPASS_REGION"),
         ({"CITYPASS_CASE_NUMBER_PATTERN": "{yyyymmdd}{seq:06d}"}, "CITYPASS_CASE_NUMBER_PATTERN"),
         (

@@ -79,7 +79,7 @@ async def create_notice_table(conn: asyncpg.Connection, table: str) -> None:
             departments    text[] NOT NULL,    -- departments with an open task, in routing order
             facts          jsonb NOT NULL,     -- projections.case_facts.CaseFacts: the deadline's facts
             extension_reason text              -- why the last extension was asked for
-        )
+        ) WITH (fillfactor = 70)           -- room on the page: the update of each event can be HOT
         """
     )
 

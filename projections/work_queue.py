@@ -59,7 +59,7 @@ class WorkQueueProjection:
                 limit_amount integer,
                 limit_unit   text,
                 facts        jsonb NOT NULL
-            );
+            ) WITH (fillfactor = 70);  -- room on the page: the update of each event can be HOT
             CREATE TABLE IF NOT EXISTS work_queue{suffix} (
                 case_id     uuid NOT NULL,
                 department  text NOT NULL,

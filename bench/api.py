@@ -34,7 +34,7 @@ from backend.store.personal_cipher import PersonalCipher, dev_data_keys
 from backend.store.recorder import EventRecorder
 from bench import api_load
 from bench.api_fill import FILL_PASSWORD, fill_store
-from bench.api_server import CpuMeter, machine_facts, positions, prepare, served, wait_caught_up
+from bench.api_server import CpuMeter, machine_facts, positions, prepare, served, wait_caught_up, wait_settled
 from projections.case_secrets import QueryPasswords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,14 +379,16 @@ def measure(run: Run) -> None:
                 with run.phase("writes"):
                     write_phases(run, meter, gen, setup)
                 with run.phase("catch_up_writes"):
-                    wait_caught_up(server, args.catch_up_timeout)
+                    fig["settle_after_writes_s"] = wait_settled(
+                        server, run.db_url, run.schema, args.catch_up_timeout
+                    )
                 with run.phase("progress"):
                     progress_phase(run, meter, gen, setup, case_ids)
                 for rate in args.lag_rates:  # the goal's rate last: a backlog it leaves is drained
                     with run.phase(f"lag_{rate:g}"):
                         fig[f"lag_{rate:g}"] = lag_phase(run, meter, gen, setup, rate)
                     with run.phase(f"catch_up_lag_{rate:g}"):
-                        wait_caught_up(server, args.catch_up_timeout)
+                        wait_settled(server, run.db_url, run.schema, args.catch_up_timeout)
     goal_lag = fig[f"lag_{args.lag_rates[-1]:g}"]
     fig.update(lag_p50_ms=goal_lag["p50"], lag_p99_ms=goal_lag["p99"])
     summary(run)

@@ -257,6 +257,40 @@ def wait_caught_up(server: Server, timeout: float, finished: dict[str, float] | 
         time.sleep(0.25)
 
 
+def wait_settled(server: Server, db_url: str, schema: str, timeout: float) -> float:
+    """Wait until consumers are at the head and no timer or notification is due; the seconds it took.
+
+    A burst of writes leaves work behind it: each accepted case may turn yellow at once
+    (a due_soon timer, whose command appends an event), and each command queues notices
+    for the dispatcher. A measured phase after it should start from a quiet system, or it
+    measures the burst's tail as well as its own load.
+    """
+
+    async def due() -> tuple[int, int]:
+        conn = await asyncpg.connect(db_url, server_settings={"search_path": schema})
+        try:
+            timers = await conn.fetchval(
+                "SELECT count(*) FROM due_timers WHERE fired_at IS NULL AND due_at <= now()"
+            )
+            notices = await conn.fetchval(
+                "SELECT count(*) FROM notification_outbox "
+                "WHERE state = 'pending' AND next_attempt_at <= now()"
+            )
+            return int(timers), int(notices)
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    while True:
+        wait_caught_up(server, timeout)
+        timers, notices = asyncio.run(due())
+        if timers == 0 and notices == 0:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"after {timeout:.0f} s still {timers} timers and {notices} notifications due")
+        time.sleep(0.5)
+
+
 def prepare(server: Server, db_url: str, schema: str) -> api_load.Setup:
     """Tokens for citizens and clerks through dev-login, and one uploaded file per material."""
     with httpx.Client(base_url=server.url, timeout=30) as client:

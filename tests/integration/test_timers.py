@@ -221,6 +221,28 @@ async def test_refiring_after_a_crash_between_command_and_mark_does_not_repeat_t
     assert await pool.fetchval("SELECT fired_at FROM due_timers WHERE key = $1", key) == clock.now
 
 
+async def test_the_timers_of_a_pass_fire_together_and_a_failure_holds_back_none_of_the_others(
+    pool: asyncpg.Pool,
+) -> None:
+    keys = [f"remind:{n}:{uuid.uuid4()}" for n in range(6)]
+    async with pool.acquire() as conn:
+        for key in keys:
+            await schedule(conn, key, "remind", T0)
+    # Five handlers meet at a barrier: one after another, the first would wait there forever.
+    barrier = asyncio.Barrier(5)
+
+    async def remind(key: str, payload: Any) -> None:
+        if key == keys[0]:
+            raise RuntimeError("this one fails")
+        await asyncio.wait_for(barrier.wait(), 5)
+
+    worker = TimerWorker(pool, {"remind": remind}, FakeClock(T0), batch=6)
+    assert await worker.fire_due() == 6
+    rows = {r["key"]: r for r in await pool.fetch("SELECT key, fired_at, attempts FROM due_timers")}
+    assert [rows[k]["fired_at"] is not None for k in keys] == [False, True, True, True, True, True]
+    assert rows[keys[0]]["attempts"] == 1  # failed once, backing off
+
+
 async def test_two_workers_never_fire_the_same_timer(pool: asyncpg.Pool) -> None:
     keys = [f"remind:{uuid.uuid4()}" for _ in range(20)]
     async with pool.acquire() as conn:

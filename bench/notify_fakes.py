@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import secrets
+import sys
 import threading
 import time
 from collections import Counter
@@ -165,6 +166,9 @@ class _Fake:
 
 def _serve(kind: str, config: FakesConfig, seed: int, conn: Connection) -> None:
     """A fake's own process: serve, answer `report`, end on `stop`."""
+    # A thread per connection under one GIL: at the default 5 ms switch interval a request
+    # can wait several intervals for its thread's turn, a latency no real provider adds.
+    sys.setswitchinterval(0.0005)
     fake = _Fake(kind, config, seed)
     conn.send(fake.url)
     while (command := conn.recv()) != "stop":

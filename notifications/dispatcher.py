@@ -1,14 +1,17 @@
 """The dispatcher: drains the outbox through the channels, at least once, and records every attempt.
 
-A pass, in each of a few lanes:
-1. claim: one transaction leases up to `batch` due rows (SKIP LOCKED, a fresh claim id,
-   next_attempt_at pushed out by the lease) and reads how to reach their recipients,
-   reserving WeChat grants, then commits;
+Each of a few lanes keeps up to `batch` rows in flight, each on its own:
+1. claim: whenever half a batch or less is in flight, one transaction leases due rows to
+   fill it (SKIP LOCKED, a fresh claim id, next_attempt_at pushed out by the lease) and
+   reads how to reach their recipients, reserving WeChat grants, then commits;
 2. deliver: each row walks the failover order (WeChat, push, SMS by default), skipping
    channels the recipient muted, has no address on, or that must wait (quiet hours for
    non-urgent push and SMS, per-phone limits), and stops at the first DONE or RETRY;
-3. record: one transaction writes every attempt, then each row's new state, where the
-   row still carries this pass's claim id.
+3. record: rows are recorded as they finish, a few together: one transaction writes
+   their attempts, then each row's new state, where the row still carries the claim id
+   it was claimed with.
+A slow provider so holds back only the rows waiting on it: the others are recorded, and
+their slots filled again, meanwhile. A row's lease is renewed until it is recorded.
 
 A dispatcher killed between 2 and 3 leaves its rows leased; when the lease runs out
 another dispatcher sends them again, with the same key. That is the only way a
@@ -42,6 +45,7 @@ from notifications.address_book import (
     AddressBook,
     Decode,
     Device,
+    Grant,
     PhoneDigest,
     Wanted,
     history_window,
@@ -62,6 +66,12 @@ EXTERNAL = (WECHAT, PUSH, SMS)
 _WAITS_FOR_QUIET = (PUSH, SMS)
 _PUSH_RANK = {Outcome.DONE: 0, Outcome.RETRY: 1, Outcome.FAIL_OVER: 2, Outcome.DROP: 3}
 
+# Finished rows wait up to FLUSH_SECONDS, or until FLUSH_ROWS have finished, to be recorded
+# together: a transaction per row would cost more than its sends, and an outcome is still
+# on record within a few tens of milliseconds.
+FLUSH_SECONDS = 0.025
+FLUSH_ROWS = 16
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchRules:
@@ -72,8 +82,8 @@ class DispatchRules:
     backoff_base: float = 5.0  # seconds
     backoff_cap: float = 3600.0
     batch: int = 100
-    lanes: int = 2  # passes running at once, each on its own batch
-    lease: timedelta = timedelta(minutes=5)  # renewed every third of it while a pass runs
+    lanes: int = 2  # each keeps up to `batch` rows in flight
+    lease: timedelta = timedelta(minutes=5)  # renewed every third of it until a row is recorded
     poll_seconds: float = 1.0
     in_flight: int = 32  # calls one channel (or SMS provider) may have under way at once, per dispatcher
     # After an unclear SMS send, how long "not on the provider's record" is not yet proof: Tencent
@@ -99,14 +109,16 @@ class Channels:
 
 @dataclass
 class _Row:
-    """A claimed notification and what this pass did with it."""
+    """A claimed notification and what the dispatcher did with it this time."""
 
     intent: Intent
+    claim: uuid.UUID  # the claim it was leased under: it is recorded only while it still carries it
     attempts: int
     attempt_base: int
     dropped: list[str]  # channels that cannot reach the recipient for this notification
     unsettled: list[str]  # SMS providers whose last send has no clear answer
     unsettled_since: datetime | None
+    grant: Grant | None = None  # the WeChat grant reserved for it in its claim
     tries: list[tuple[Any, ...]] = field(default_factory=list)  # attempt rows to write
     # set by the outcome
     state: str = "pending"
@@ -122,6 +134,15 @@ class _Row:
     @property
     def key(self) -> str:
         return self.intent.key
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """Rows leased in one transaction, and what that transaction read about reaching them."""
+
+    rows: list[_Row]
+    book: AddressBook
+    at: datetime  # the claim's now: quiet hours, limits and backoff of its rows count from it
 
 
 _CLAIM = """
@@ -143,7 +164,8 @@ SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], 
 ON CONFLICT (key, attempt) DO NOTHING
 """
 
-# Lists travel as comma-joined text: unnest cannot take ragged arrays.
+# Lists travel as comma-joined text: unnest cannot take ragged arrays. Rows of several claims
+# may be recorded together: each is written only where it still carries its own claim.
 _RECORD = """
 UPDATE notification_outbox o SET
     state = u.state, channel = u.channel, attempts = u.attempts,
@@ -151,12 +173,26 @@ UPDATE notification_outbox o SET
     next_attempt_at = coalesce(u.next_attempt_at, o.next_attempt_at),
     last_error = coalesce(u.last_error, o.last_error), delivered_at = u.delivered_at,
     deferred = u.deferred, unsettled_since = u.unsettled_since, claim = NULL
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[],
-            $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
-     AS u(key, state, channel, attempts, dropped, unsettled, next_attempt_at, last_error, delivered_at,
-          deferred, unsettled_since)
-WHERE o.key = u.key AND o.claim = $12
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+            $8::timestamptz[], $9::text[], $10::timestamptz[], $11::text[], $12::timestamptz[])
+     AS u(key, claim, state, channel, attempts, dropped, unsettled, next_attempt_at, last_error,
+          delivered_at, deferred, unsettled_since)
+WHERE o.key = u.key AND o.claim = u.claim
 RETURNING o.key
+"""
+
+# Renews the leases of rows still held. A row locked now is being recorded (or re-driven):
+# it is skipped rather than waited for, so a renewal and a recording never wait on each
+# other's rows (nor deadlock), and a recorded row, its claim cleared, is never pushed out.
+_RENEW = """
+UPDATE notification_outbox o SET next_attempt_at = $3
+FROM (
+    SELECT o.key FROM notification_outbox o
+    JOIN unnest($1::text[], $2::uuid[]) AS held(key, claim) ON o.key = held.key AND o.claim = held.claim
+    WHERE o.state = 'pending'
+    FOR UPDATE OF o SKIP LOCKED
+) AS still
+WHERE o.key = still.key
 """
 
 
@@ -178,7 +214,7 @@ class Dispatcher:
         self.decode, self.digest, self.clock, self.rng = decode, phone_digest, clock, rng
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._passes = 0
+        self._claims = 0
         self._slots: dict[str, asyncio.Semaphore] = {}
         # How far back the per-phone SMS history must reach: the longest limit's window.
         self._history = history_window([limit.window for limit in rules.sms_limits])
@@ -187,11 +223,11 @@ class Dispatcher:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._lane(), name=f"dispatcher:{n}") for n in range(self.rules.lanes)
+            asyncio.create_task(_Lane(self).run(), name=f"dispatcher:{n}") for n in range(self.rules.lanes)
         ]
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Let the passes in hand record what they sent, then return; cancel after grace_seconds."""
+        """Let the rows in flight finish and be recorded, then return; cancel after grace_seconds."""
         self._stopping.set()
         if not self._tasks:
             return
@@ -207,17 +243,6 @@ class Dispatcher:
                 if close is not None:
                     await close()
 
-    async def _lane(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                handled = await self.dispatch_once()
-            except Exception:
-                log.exception("dispatcher pass failed; trying again in %.1fs", self.rules.poll_seconds)
-                handled = 0
-            if handled < self.rules.batch:
-                with contextlib.suppress(TimeoutError):  # time to look for due notifications again
-                    await asyncio.wait_for(self._stopping.wait(), self.rules.poll_seconds)
-
     def _all_channels(self) -> list[Channel]:
         found = [c for c in (self.channels.wechat, self.channels.push) if c is not None]
         return found + list(self.channels.sms)
@@ -226,47 +251,61 @@ class Dispatcher:
     def pool(self) -> asyncpg.Pool:
         return self._pool()
 
-    # One pass.
+    # The pieces of a lane, and a whole pass made of them.
 
     async def dispatch_once(self) -> int:
-        """Claim, deliver and record one batch; return how many notifications it held."""
+        """Claim a batch, deliver all of it, then record it in one transaction; how many rows it held.
+
+        A lane does the same, but records and refills row by row; a pass at a time lets tests
+        step the dispatcher.
+        """
+        claim = await self._claim(self.rules.batch)
+        if claim is None:
+            return 0
+        rows = claim.rows
+        holding = asyncio.create_task(self._hold(lambda: rows), name="dispatcher:lease")
+        try:
+            await asyncio.gather(*(self._deliver(row, claim.book, claim.at) for row in rows))
+            await self._record(rows)
+        finally:
+            holding.cancel()
+        return len(rows)
+
+    async def _claim(self, limit: int) -> _Claim | None:
+        """Lease up to `limit` due rows and read how to reach them in one transaction; None if none is due."""
         now = self.clock()
         claim = uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
-            records = await conn.fetch(_CLAIM, now, self.rules.batch, now + self.rules.lease, claim)
+            records = await conn.fetch(_CLAIM, now, limit, now + self.rules.lease, claim)
             if not records:
-                return 0
-            rows = [_row(r) for r in records]
+                return None
+            rows = [_row(r, claim) for r in records]
             wanted = [self._wanted(row) for row in rows]
             book = await read_book(conn, wanted, self.decode, self.digest, now - self._history)
-        holding = asyncio.create_task(self._hold(claim), name="dispatcher:lease")
-        try:
-            await asyncio.gather(*(self._deliver(row, book, now) for row in rows))
-            await self._record(rows, book, claim)
-        finally:
-            holding.cancel()
-        self._passes += 1
-        if self._passes % 100 == 1:
+        for row in rows:
+            row.grant = book.grants.get(row.key)
+        self._claims += 1
+        if self._claims % 100 == 1:
             await self._prune(now - self._history)
-        return len(rows)
+        return _Claim(rows, book, now)
 
-    async def _hold(self, claim: uuid.UUID) -> None:
-        """Renew the lease on the pass's rows every third of it while the pass runs.
+    async def _hold(self, held: Callable[[], Sequence[_Row]]) -> None:
+        """Renew the lease of the rows held (claimed, not yet recorded) every third of it.
 
-        A pass takes as long as its slowest sends (each channel has its own timeout, and a
+        A row takes as long as its slowest sends (each channel has its own timeout, and a
         recipient's devices are pushed one after another): without renewal a lane could
-        take the rows back mid-pass and send them again. A dispatcher that dies renews
-        nothing, so its rows come free one lease after its last renewal.
+        take it back mid-send and send it again. A dispatcher that dies renews nothing, so
+        its rows come free one lease after its last renewal.
         """
         every = self.rules.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(every)
+            rows = held()
+            if not rows:
+                continue
             try:
                 await self.pool.execute(
-                    "UPDATE notification_outbox SET next_attempt_at = $2 "
-                    "WHERE claim = $1 AND state = 'pending'",
-                    claim,
-                    self.clock() + self.rules.lease,
+                    _RENEW, [r.key for r in rows], [r.claim for r in rows], self.clock() + self.rules.lease
                 )
             except Exception:  # the next renewal may get through; the lease is three times this long
                 log.warning("dispatcher: renewing a lease failed", exc_info=True)
@@ -311,7 +350,7 @@ class Dispatcher:
                     waits.add("quiet_hours")
                     continue
             if channel == WECHAT:
-                delivery = await self._wechat(row, book)
+                delivery = await self._wechat(row)
             elif channel == PUSH:
                 delivery = await self._push(row, book)
             else:
@@ -355,7 +394,7 @@ class Dispatcher:
             return False  # officers are reached on their devices (and in their work queue)
         if (intent.recipient.address, intent.purpose.value, channel) in book.muted:
             return False
-        return row.key in book.grants if channel == WECHAT else phone is not None
+        return row.grant is not None if channel == WECHAT else phone is not None
 
     def _devices(self, row: _Row, book: AddressBook) -> list[Device]:
         """The recipient's devices whose owners did not mute this purpose on push."""
@@ -392,9 +431,9 @@ class Dispatcher:
 
     # The channels.
 
-    async def _wechat(self, row: _Row, book: AddressBook) -> Delivery:
-        grant = book.grants[row.key]
-        assert self.channels.wechat is not None
+    async def _wechat(self, row: _Row) -> Delivery:
+        grant = row.grant
+        assert grant is not None and self.channels.wechat is not None
         shown = self._render(row, WECHAT)
         if shown is None:
             return Delivery(Outcome.FAIL_OVER, self.channels.wechat.name, "template does not render")
@@ -515,7 +554,8 @@ class Dispatcher:
 
     # Recording.
 
-    async def _record(self, rows: Sequence[_Row], book: AddressBook, claim: uuid.UUID) -> None:
+    async def _record(self, rows: Sequence[_Row]) -> None:
+        """Write finished rows, of one claim or several, in one transaction."""
         tries = [t for row in rows for t in row.tries]
         async with self.pool.acquire() as conn, conn.transaction():
             if tries:
@@ -523,6 +563,7 @@ class Dispatcher:
             recorded = await conn.fetch(
                 _RECORD,
                 [r.key for r in rows],
+                [r.claim for r in rows],
                 [r.state for r in rows],
                 [r.channel for r in rows],
                 [r.attempts for r in rows],
@@ -533,16 +574,15 @@ class Dispatcher:
                 [r.delivered_at for r in rows],
                 [r.deferred for r in rows],
                 [r.unsettled_since if r.unsettled else None for r in rows],
-                claim,
             )
             if len(recorded) < len(rows):
                 mine = {r["key"] for r in recorded}
                 log.warning(
-                    "dispatcher: %d notifications were taken over before this pass recorded them: %s",
+                    "dispatcher: %d notifications were taken over before they were recorded: %s",
                     len(rows) - len(mine),
                     [r.key for r in rows if r.key not in mine][:10],
                 )
-            await self._record_grants(conn, rows, book)
+            await self._record_grants(conn, rows)
             dead = sorted({d for r in rows for d in r.dead_devices})
             if dead:
                 # Only if not registered again since: a fresh registration is a live device.
@@ -557,11 +597,11 @@ class Dispatcher:
                     "INSERT INTO sms_sends (phone_digest, sent_at, key) VALUES ($1, $2, $3)", sent
                 )
 
-    async def _record_grants(self, conn: asyncpg.Connection, rows: Sequence[_Row], book: AddressBook) -> None:
+    async def _record_grants(self, conn: asyncpg.Connection, rows: Sequence[_Row]) -> None:
         spent: dict[str, list[int]] = {"sent": [], "refused": []}
         released: list[int] = []
         for row in rows:
-            grant = book.grants.get(row.key)
+            grant = row.grant
             if grant is None:
                 continue
             if row.grant_use in spent:
@@ -588,7 +628,112 @@ class Dispatcher:
             await self.pool.execute("DELETE FROM sms_sends WHERE sent_at < $1", before)
 
 
-def _row(r: Mapping[str, Any]) -> _Row:
+class _Lane:
+    """Up to `batch` rows in flight, each recorded soon after it finishes, whatever the others do.
+
+    A lane claims more whenever half the batch or fewer are in flight, so a slow provider
+    ties up the slots of its own rows only. Finished rows are recorded together, every
+    FLUSH_SECONDS or FLUSH_ROWS rows, so recording costs a transaction per group, not per row.
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._half = dispatcher.rules.batch // 2
+        self._delivering: dict[asyncio.Task[None], _Row] = {}
+        self._finished: list[_Row] = []  # delivered, waiting to be recorded
+        self._room = asyncio.Event()  # half the batch or fewer in flight
+        self._finished_some = asyncio.Event()
+        self._finished_enough = asyncio.Event()  # FLUSH_ROWS, or the last row in flight
+        self._closing = False
+
+    async def run(self) -> None:
+        d = self._dispatcher
+        recording = asyncio.create_task(self._record_as_they_finish(), name="dispatcher:record")
+        holding = asyncio.create_task(d._hold(self._held), name="dispatcher:lease")
+        try:
+            while not d._stopping.is_set():
+                await self._fill()
+            # Stopping: claim nothing more; the rows in flight finish and are recorded.
+            if self._delivering:
+                await asyncio.wait(list(self._delivering))
+            self._closing = True
+            self._finished_some.set()
+            self._finished_enough.set()
+            await recording
+        finally:
+            # Cancelled past stop()'s grace: rows not recorded come free when their lease runs out.
+            for task in [recording, holding, *self._delivering]:
+                task.cancel()
+
+    async def _fill(self) -> None:
+        """Claim up to the batch when half of it or less is in flight; else wait until it is."""
+        d = self._dispatcher
+        if len(self._delivering) > self._half:
+            self._room.clear()
+            await self._until(self._room)
+            return
+        wanted = d.rules.batch - len(self._delivering)
+        try:
+            claim = await d._claim(wanted)
+        except Exception:
+            log.exception("dispatcher: claiming failed; trying again in %.1fs", d.rules.poll_seconds)
+            claim = None
+        if claim is not None:
+            self._start(claim)
+        if claim is None or len(claim.rows) < wanted:  # nothing more is due: look again later
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(d._stopping.wait(), d.rules.poll_seconds)
+
+    def _start(self, claim: _Claim) -> None:
+        for row in claim.rows:
+            task = asyncio.create_task(self._dispatcher._deliver(row, claim.book, claim.at))
+            self._delivering[task] = row
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        row = self._delivering.pop(task)
+        if len(self._delivering) <= self._half:
+            self._room.set()
+        if task.cancelled():
+            return
+        self._finished.append(row)
+        self._finished_some.set()
+        if len(self._finished) >= FLUSH_ROWS or not self._delivering:
+            self._finished_enough.set()
+
+    async def _record_as_they_finish(self) -> None:
+        while True:
+            await self._finished_some.wait()
+            with contextlib.suppress(TimeoutError):  # rows finishing meanwhile share the transaction
+                await asyncio.wait_for(self._finished_enough.wait(), FLUSH_SECONDS)
+            rows, self._finished = self._finished, []
+            self._finished_some.clear()
+            self._finished_enough.clear()
+            if rows:
+                try:
+                    await self._dispatcher._record(rows)
+                except Exception:
+                    log.exception(
+                        "dispatcher: recording %d notifications failed; their leases will run out", len(rows)
+                    )
+            if self._closing and not self._finished:
+                return
+
+    def _held(self) -> list[_Row]:
+        """Rows claimed and not yet recorded (nor being recorded): the leases to renew."""
+        return [*self._delivering.values(), *self._finished]
+
+    async def _until(self, event: asyncio.Event) -> None:
+        """Wait for `event`, or for the dispatcher to stop."""
+        waits = [asyncio.create_task(event.wait()), asyncio.create_task(self._dispatcher._stopping.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+
+def _row(r: Mapping[str, Any], claim: uuid.UUID) -> _Row:
     kind = RecipientKind(r["recipient_kind"])
     role = OfficerRole(r["recipient_role"]) if r["recipient_role"] is not None else None
     intent = Intent(
@@ -602,6 +747,7 @@ def _row(r: Mapping[str, Any]) -> _Row:
     )
     return _Row(
         intent,
+        claim,
         r["attempts"],
         r["attempt_base"],
         list(r["tried_channels"]),

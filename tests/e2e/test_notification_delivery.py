@@ -61,9 +61,9 @@ ADMIN = "/api/v1/admin/notifications"
 MATERIALS = ("M01", "M02", "M03", "M04")
 WANG = Person("王五", resident_id(789), "13700005678", "湖南省长沙市开福区湘江中路3号")
 
-# The dispatcher's rules for these tests. A pass renews its lease every third of it, so a lease
-# shorter than a slow pass still keeps its rows from the worker's other lanes; a killed worker's
-# rows come free one lease after its last renewal.
+# The dispatcher's rules for these tests. A row's lease is renewed every third of it until the row
+# is recorded, so a lease shorter than a slow send still keeps the row from the worker's other
+# lanes; a killed worker's rows come free one lease after its last renewal.
 LEASE_SECONDS = 3
 DELIVERY_RULES = {
     "CITYPASS_NOTIFY_POLL_SECONDS": "0.05",
@@ -256,7 +256,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_pending_and_only_its_unrecorded_
     try:
         seed_outbox(db, pending, devices, openids)
         killed = deployment.worker
-        # A pass waiting on a slow SMS gateway holds what it has sent already: kill the worker then.
+        # Rows waiting on a slow SMS gateway hold sends not recorded yet: kill the worker then.
         wait_for(
             lambda: len(claimed_keys(db) & set(fakes.received_per_key())) >= 30,
             "the worker holding sends it has not recorded",
@@ -277,8 +277,8 @@ def test_a_worker_killed_mid_run_leaves_nothing_pending_and_only_its_unrecorded_
     ends = outcomes(db, keys)
     assert len(ends) == N_NOTIFICATIONS
     assert {r["state"] for r in ends} <= {"delivered", "dead"}
-    assert "taken over before this pass recorded them" not in replacement.log(), (
-        f"a pass outlived the {LEASE_SECONDS}s lease (drained in {drained_in:.1f}s)"
+    assert "taken over before they were recorded" not in replacement.log(), (
+        f"a row outlived the {LEASE_SECONDS}s lease (drained in {drained_in:.1f}s)"
     )
 
     received = fakes.received_per_key()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ class Fakes:
     tencent: SmsGateway
     channels: Channels
     clock: MovableClock  # the dispatcher's, the channels' and the gateways' time
+    closed: bool = False  # by a dispatcher's stop(): the channels cannot be closed twice
 
     def received_per_key(self) -> dict[str, int]:
         """Messages that reached a person, per key, over every channel and provider."""
@@ -115,8 +117,9 @@ async def fakes() -> AsyncIterator[Fakes]:
         states = (FakeFcm.state, FakeWechat.state, AliyunSmsGateway.state, TencentSmsGateway.state)
         found = Fakes(*states, channels, clock)
         yield found
-        for channel in (channels.wechat, channels.push, *channels.sms):
-            await channel.aclose()  # type: ignore[union-attr]
+        if not found.closed:
+            for channel in (channels.wechat, channels.push, *channels.sms):
+                await channel.aclose()  # type: ignore[union-attr]
 
 
 RULES = DispatchRules(
@@ -259,3 +262,18 @@ async def enqueue(
         occurred_at,
     )
     return key
+
+
+async def eventually(holds: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    """Poll until `holds()` is true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await holds():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.01)
+
+
+async def stop(d: Dispatcher, fakes: Fakes, grace_seconds: float = 5.0) -> None:
+    """Stop a started dispatcher; it closes the channels on its way out."""
+    await d.stop(grace_seconds)
+    fakes.closed = True

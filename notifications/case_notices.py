@@ -14,7 +14,7 @@ so a renamed item reads right at once and a rebuild still gives identical rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,7 +30,7 @@ from domain.case.checks import BEIJING
 from notifications.policy import CaseNotice, display_name
 from projections.case_deadlines import compute, limit_from
 from projections.case_facts import CaseFacts, decode_facts, encode_facts, fold
-from projections.catalogue import CatalogueQueries
+from projections.catalogue import BundleGuide, CatalogueQueries, ServiceGuide
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ class ItemFacts:
     promised: Duration | None = None  # 承诺时限 (a bundle's target); None: the catalogue states none
 
 
-# An item (or bundle) code to its facts; None for a code the catalogue does not know.
-ItemLookup = Callable[[str], Awaitable[ItemFacts | None]]
+# Item (or bundle) codes to their facts; None for a code the catalogue does not know.
+ItemLookup = Callable[[Collection[str]], Awaitable[Mapping[str, ItemFacts | None]]]
 # The working calendar as published now; the consumers ask once per batch.
 CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
 
@@ -53,18 +53,22 @@ CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
 def catalogue_items(catalogue: CatalogueQueries) -> ItemLookup:
     """Item facts from the catalogue views (CatalogueQueries keeps entries until the catalogue changes)."""
 
-    async def lookup(code: str) -> ItemFacts | None:
-        guide = await catalogue.service(code)
-        spec: Any = guide.spec if guide is not None else None
-        promised = spec.promised_limit if spec is not None else None
-        if spec is None and (bundle := await catalogue.bundle(code)) is not None:
-            spec, promised = bundle.spec, bundle.spec.target
-        if spec is None:
-            return None
-        limit = limit_from(None, None, msgspec.to_builtins(promised)) if promised is not None else None
-        return ItemFacts(spec.name, {m.id: m.name for m in spec.materials}, limit)
+    async def lookup(codes: Collection[str]) -> Mapping[str, ItemFacts | None]:
+        return {code: _facts_of(guide) for code, guide in (await catalogue.guides(codes)).items()}
 
     return lookup
+
+
+def _facts_of(guide: ServiceGuide | BundleGuide | None) -> ItemFacts | None:
+    match guide:
+        case ServiceGuide(spec=spec):
+            promised: Any = spec.promised_limit
+        case BundleGuide(spec=spec):
+            promised = spec.target
+        case _:
+            return None
+    limit = limit_from(None, None, msgspec.to_builtins(promised)) if promised is not None else None
+    return ItemFacts(spec.name, {m.id: m.name for m in spec.materials}, limit)
 
 
 async def create_notice_table(conn: asyncpg.Connection, table: str) -> None:
@@ -142,7 +146,7 @@ class CaseNotices:
         }
         codes = {r.item_code for r in rows.values()}
         codes |= {e.event.item_code for e in envelopes if isinstance(e.event, Case.Submitted)}
-        items = {code: await lookup(code) for code in sorted(codes)}
+        items = await lookup(codes) if codes else {}
         return cls(table, rows, items, await calendar() if calendar is not None else None)
 
     def apply(self, envelope: Any) -> CaseNotice | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -254,18 +255,27 @@ class _Kept:
         self.values: dict[Hashable, Any] = {}
 
     async def get(self, pool: asyncpg.Pool, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        found: T = (await self.get_many(pool, {key: read}))[key]
+        return found
+
+    async def get_many(
+        self, pool: asyncpg.Pool, reads: Mapping[Hashable, Callable[[], Awaitable[T]]]
+    ) -> dict[Hashable, T]:
+        """Each key's value, kept or read, on one read of the stamp for all of them."""
         stamp = await pool.fetchval("SELECT " + CATALOGUE_STAMP)
         if stamp != self.stamp:
             self.stamp, self.values = stamp, {}
-        if key in self.values:
-            kept: T = self.values[key]
-            return kept
-        value = await read()
-        if self.stamp == stamp:  # else another reader saw another stamp meanwhile: keep nothing
-            if len(self.values) >= self.at_most:
-                self.values = {}
-            self.values[key] = value
-        return value
+        found: dict[Hashable, T] = {}
+        for key, read in reads.items():
+            if key in self.values:
+                found[key] = self.values[key]
+                continue
+            value = found[key] = await read()
+            if self.stamp == stamp:  # else another reader saw another stamp meanwhile: keep nothing
+                if len(self.values) >= self.at_most:
+                    self.values = {}
+                self.values[key] = value
+        return found
 
 
 class CatalogueQueries:
@@ -317,6 +327,24 @@ class CatalogueQueries:
 
     async def bundle(self, code: str) -> BundleGuide | None:
         return await self._kept.get(self.pool, ("bundle", code), lambda: self._bundle(code))
+
+    async def guides(self, codes: Collection[str]) -> dict[str, ServiceGuide | BundleGuide | None]:
+        """Each code's item guide, else its bundle's, else None; on two reads of the stamp in all.
+
+        For a consumer's batch, which names many codes: one stamp read per code would cost a
+        round trip each, every batch.
+        """
+        wanted = sorted(set(codes))
+        services = await self._kept.get_many(
+            self.pool, {("service", c): partial(self._service, c) for c in wanted}
+        )
+        found: dict[str, ServiceGuide | BundleGuide | None] = {c: services[("service", c)] for c in wanted}
+        if missing := [c for c in wanted if found[c] is None]:
+            bundles = await self._kept.get_many(
+                self.pool, {("bundle", c): partial(self._bundle, c) for c in missing}
+            )
+            found.update({c: bundles[("bundle", c)] for c in missing})
+        return found
 
     async def item_departments(self) -> Mapping[str, str]:
         """The department code of every active single item."""

@@ -30,9 +30,11 @@ from domain.personal import Address, IdNumber, PersonName, Phone
 from projections.catalogue import (
     CATALOGUE_STAMP,
     CATALOGUE_TOPICS,
+    BundleGuide,
     CatalogueProjection,
     CatalogueQueries,
     DepartmentNames,
+    ServiceGuide,
     department_names,
 )
 from tests.integration.consumer_support import head, wait_for
@@ -287,6 +289,33 @@ async def test_kept_entries_follow_the_read_model(
     assert LONE not in await queries.item_departments()
     with pytest.raises(UnknownServiceItemError):
         await item_terms(queries, LONE)
+
+
+async def test_guides_for_a_batch_of_codes_follow_the_read_model_too(
+    store: AggregateStore,
+    pool: asyncpg.Pool,
+    recorder: EventRecorder,
+    mapper: Mapper[uuid.UUID],
+    queries: CatalogueQueries,
+    tmp_path: Path,
+) -> None:
+    await load_catalogue(store)
+    await catch_up(pool, recorder, mapper)
+    found = await queries.guides([COMPANY, START_UP.code, "no-such-item", COMPANY])
+    assert set(found) == {COMPANY, START_UP.code, "no-such-item"}
+    assert isinstance(found[COMPANY], ServiceGuide) and found[COMPANY].version == 1
+    assert isinstance(found[START_UP.code], BundleGuide) and found[START_UP.code].spec.code == START_UP.code
+    assert found["no-such-item"] is None
+
+    def edit(raw: dict[str, Any]) -> None:
+        company = next(i for i in raw["items"] if i["code"] == COMPANY)
+        company["promised_limit"] = {"amount": 0, "unit": "working_day"}
+
+    await load_catalogue(store, edited_copy(tmp_path, edit))
+    await catch_up(pool, recorder, mapper)
+    again = await queries.guides([COMPANY, START_UP.code])
+    assert isinstance(again[COMPANY], ServiceGuide) and again[COMPANY].version == 2
+    assert again[COMPANY] == await queries.service(COMPANY)  # one cache for both ways in
 
 
 async def test_a_submission_after_a_revision_records_the_new_version(

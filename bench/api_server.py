@@ -177,42 +177,27 @@ def served(
         CITYPASS_WORKERS=str(workers),
     )
     env.update(settings or {})
-    serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
     processes: list[subprocess.Popen[bytes]] = []
-    with log_path.open("wb") as log:
-        processes.append(
-            subprocess.Popen(
-                [*serve, *(["--no-consumers"] if split else [])],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    if split:
-        with (files.parent / f"worker-{port}.log").open("wb") as log:
+
+    def launch(log_to: Path, *command: str) -> None:
+        with log_to.open("wb") as log:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "backend.cli", "worker"],
+                    [sys.executable, "-m", "backend.cli", *command],
                     cwd=ROOT,
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
             )
+
+    launch(log_path, "serve", "--port", str(port), *(["--no-consumers"] if split else []))
+    if split:
+        launch(files.parent / f"worker-{port}.log", "worker")
     if split and env.get("CITYPASS_NOTIFY_DISPATCHER") == "0":
         # The worker leaves notifications to a dispatcher process, as such a deployment runs
         # one; its CPU is not metered apart (it shows in the rest of the machine).
-        with (files.parent / f"dispatcher-{port}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "backend.cli", "dispatcher"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        launch(files.parent / f"dispatcher-{port}.log", "dispatcher")
     server = Server(f"http://127.0.0.1:{port}", processes[0], log_path, processes[1] if split else None)
     try:
         deadline = time.monotonic() + 60

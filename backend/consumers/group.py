@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from backend.consumers.base import Consumer, Decode, Envelope, table_suffix, tracking_name
-from backend.consumers.batch import BatchResult, ServedBatch, to_envelope
+from backend.consumers.batch import BatchResult, ConsumerNotInstalledError, ServedBatch, to_envelope
 from backend.consumers.generations import ServedGeneration, shape_change
 from backend.store.errors import TrackingConflictError
 
@@ -57,7 +57,7 @@ _ADVANCE = (
 
 @dataclass(frozen=True, slots=True)
 class GroupBatch:
-    outcomes: dict[str, ServedBatch]  # by member name; a member missing here is not installed
+    outcomes: dict[str, ServedBatch]  # by member name, one for every member
 
     @property
     def caught_up(self) -> bool:
@@ -72,6 +72,9 @@ async def process_group_batch(
     """A batch for every member into its served generation; must run inside a transaction on conn."""
     by_name = {m.name: m for m in members}
     states = await conn.fetch(_STATES, list(by_name))
+    if len(states) < len(by_name):
+        missing = sorted(set(by_name) - {row["name"] for row in states})
+        raise ConsumerNotInstalledError(f"consumers {missing} are not installed")
     outcomes: dict[str, ServedBatch] = {}
     ready: list[tuple[Consumer, ServedGeneration, int]] = []
     head = 0

@@ -187,13 +187,15 @@ class ConsumerRunner:
         """A batch for each consumer led here; None if some have more to read, else the longest idle."""
         led = [m for m in self.members if m.leading]
         together = [m for m in led if not m.apart]
+        alone = [m for m in led if m.apart]
         more = False
         if len(together) > 1:
             more = not await self._step_together(together)
-            together = []
+        else:
+            alone += together  # a group of one takes the single consumer's batch
         now = time.monotonic()
         wait = self.poll_seconds
-        for member in [m for m in led if m.apart] + together:
+        for member in alone:
             if member.retry_at > now:
                 wait = min(wait, member.retry_at - now)
             elif not await self._step_alone(member):
@@ -224,9 +226,7 @@ class ConsumerRunner:
                 member.apart = True
             return False
         for member in members:
-            outcome = batch.outcomes.get(member.name)
-            if outcome is None:
-                raise RuntimeError(f"consumer {member.name!r} is not installed")
+            outcome = batch.outcomes[member.name]
             if outcome.change is not None:
                 await self._step_aside(member, outcome.served.generation, outcome.change)
             elif outcome.result is not None:

@@ -83,9 +83,22 @@ async def schedule_many(conn: asyncpg.Connection, timers: Sequence[Timer]) -> No
 
 async def cancel_many(conn: asyncpg.Connection, keys: Collection[str]) -> None:
     """cancel() for each key in one statement."""
-    await conn.execute(
-        "DELETE FROM due_timers WHERE key = ANY($1::text[]) AND fired_at IS NULL", sorted(keys)
-    )
+    await conn.execute(_CANCEL, sorted(keys))
+
+
+# Each key is one probe of the primary key that locks the row; the unfired of them are then
+# deleted by their row address, which the lock keeps still. Written as `key = ANY(...) AND
+# fired_at IS NULL`, or with the keys joined in, stale statistics (pending timers that piled
+# up since the last ANALYZE look like a handful) let the planner walk the whole pending index
+# instead. OFFSET 0 keeps the fired_at test out of the probe, where it would invite that index.
+_CANCEL = """
+WITH doomed AS (
+    SELECT t.ctid FROM unnest($1::text[]) AS k(key)
+    CROSS JOIN LATERAL (SELECT ctid, fired_at FROM due_timers WHERE key = k.key OFFSET 0 FOR UPDATE) AS t
+    WHERE t.fired_at IS NULL
+)
+DELETE FROM due_timers WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+"""
 
 
 class TimerChanges:

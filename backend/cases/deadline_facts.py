@@ -83,8 +83,10 @@ async def load_many(
     """The facts of those cases that have them, in one query."""
     if not (wanted := list(case_ids)):
         return {}
-    rows = await conn.fetch(
-        f"SELECT case_id, facts FROM {TABLE}{suffix} WHERE case_id = ANY($1::uuid[])", wanted
+    rows = await conn.fetch(  # index probes whatever the statistics say (a young table looks tiny)
+        "SELECT f.case_id, f.facts FROM unnest($1::uuid[]) AS b(case_id) CROSS JOIN LATERAL "
+        f"(SELECT case_id, facts FROM {TABLE}{suffix} WHERE case_id = b.case_id OFFSET 0) AS f",
+        wanted,
     )
     return {r["case_id"]: _decode(r["facts"]) for r in rows}
 

@@ -82,8 +82,14 @@ async def schedule_many(conn: asyncpg.Connection, timers: Sequence[Timer]) -> No
 
 
 async def cancel_many(conn: asyncpg.Connection, keys: Collection[str]) -> None:
-    """cancel() for each key in one statement."""
-    await conn.execute(_CANCEL, sorted(keys))
+    """cancel() for each key in one statement.
+
+    Prepared afresh each time, so it is planned for the table as it is now: a plan cached
+    while due_timers was small (a new deployment, a catch-up) would read the whole table for
+    the rows' addresses instead of fetching them one by one.
+    """
+    statement = await conn.prepare(_CANCEL)
+    await statement.fetch(sorted(keys))
 
 
 # Each key is one probe of the primary key that locks the row; the unfired of them are then

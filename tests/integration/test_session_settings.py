@@ -14,7 +14,9 @@ from backend.timers import _CANCEL, cancel_many
 pytestmark = pytest.mark.integration
 
 
-async def test_pooled_and_dedicated_connections_run_without_jit(db_url: str, schema: str, pool: asyncpg.Pool) -> None:
+async def test_pooled_and_dedicated_connections_run_without_jit(
+    db_url: str, schema: str, pool: asyncpg.Pool
+) -> None:
     # Compiling a plan costs some 20 ms of CPU; our statements run in well under one.
     assert await pool.fetchval("SHOW jit") == "off"
     conn = await connect(db_url, schema)
@@ -25,7 +27,9 @@ async def test_pooled_and_dedicated_connections_run_without_jit(db_url: str, sch
         await conn.close()
 
 
-async def test_cancelling_timers_probes_their_keys_even_when_the_statistics_are_stale(pool: asyncpg.Pool) -> None:
+async def test_cancelling_timers_probes_their_keys_even_when_the_statistics_are_stale(
+    pool: asyncpg.Pool,
+) -> None:
     now = datetime(2026, 11, 30, tzinfo=UTC)
     async with pool.acquire() as conn:
         # Statistics taken when almost every timer had fired...
@@ -58,5 +62,6 @@ def _rows_read(node: dict) -> int:
     """Rows the plan's scans of due_timers produced, before filters, over all their loops."""
     own = 0
     if node.get("Relation Name") == "due_timers":
-        own = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 1)
+        produced = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+        own = produced * node.get("Actual Loops", 1)
     return own + sum(_rows_read(child) for child in node.get("Plans", []))

@@ -54,6 +54,7 @@ def build_channels(s: NotificationSettings) -> Channels:
                 page=s.wechat.page,
                 base_url=s.wechat.base_url,
                 timeout_s=s.send_timeout,
+                connections=s.in_flight,
             )
         )
     providers: dict[str, Channel] = {}

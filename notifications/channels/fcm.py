@@ -18,6 +18,7 @@ import firebase_admin
 from firebase_admin import exceptions, messaging
 from google.auth.credentials import Credentials
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from notifications.channels.base import Delivery, Message, Outcome
@@ -79,8 +80,14 @@ class FcmChannel:
             finally:
                 service_class.FCM_URL = original
         adapter = HTTPAdapter(max_retries=Retry(total=None, connect=1, read=0, status=0, other=0))
+        session = service._client.session
         for prefix in ("http://", "https://", "https://fcm.googleapis.com"):
-            service._client.session.mount(prefix, adapter)
+            session.mount(prefix, adapter)
+        # requests reads the proxy variables and ~/.netrc again for every send (trust_env); the
+        # endpoint is fixed, so its proxies (NO_PROXY applied) are worked out once, here.
+        endpoint = (url_template or service_class.FCM_URL).format(self._app.project_id)
+        session.proxies.update(get_environ_proxies(endpoint))
+        session.trust_env = False
 
     async def send(self, message: Message) -> Delivery:
         if not message.address:

@@ -40,6 +40,10 @@ class WechatConfig:
     miniprogram_state: str = "formal"  # formal / trial / developer
     timeout_s: float = 10.0
     refresh_margin_s: float = 300.0  # fetch a new token this long before the old one expires
+    # Connections kept open to the API: as many as calls the dispatcher lets run at once
+    # (CITYPASS_NOTIFY_IN_FLIGHT). httpx's defaults keep 20 of up to 100, so a busier channel
+    # reconnects for every call past the twentieth, and each call walks every pooled connection.
+    connections: int = 32
 
 
 class _ProviderAnswer(Exception):
@@ -61,7 +65,9 @@ class WechatChannel:
     ) -> None:
         self._config = config
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=config.timeout_s)
+        pooled = config.connections
+        limits = httpx.Limits(max_connections=pooled, max_keepalive_connections=pooled)
+        self._client = client or httpx.AsyncClient(timeout=config.timeout_s, limits=limits)
         self._clock = clock
         self._token: str | None = None
         self._token_expires_at = 0.0

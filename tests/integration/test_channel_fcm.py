@@ -169,3 +169,29 @@ async def test_no_address_is_dropped_without_a_request(
     delivery = await channel.send(push(""))
     assert delivery.outcome is Outcome.DROP
     assert served.received == []
+
+
+async def test_proxies_are_taken_from_the_environment_when_the_channel_is_built(
+    fcm: tuple[Served, FcmState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, state = fcm
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with serving(FakeFcm) as gone:
+        dead_proxy = gone.url  # nothing listens there once this fake stops
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    proxied = FcmChannel(FcmConfig(state.project, anonymous(), endpoint=served.url, timeout_s=0.5))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = FcmChannel(FcmConfig(state.project, anonymous(), endpoint=served.url, timeout_s=0.5))
+    # What the environment says later does not change a channel already built.
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    try:
+        through_proxy = await proxied.send(push("device-a"))
+        straight = await direct.send(push("device-b"))
+    finally:
+        await proxied.aclose()
+        await direct.aclose()
+    assert through_proxy.outcome is Outcome.RETRY  # it went for the proxy, which is not there
+    assert straight.outcome is Outcome.DONE  # NO_PROXY held when it was built
+    assert [r.json()["message"]["fid"] for r in served.received] == ["device-b"]

@@ -6,8 +6,10 @@ Aliyun and Tencent SDKs) drains an outbox of intents written straight into
 through the AggregateStore, so phones are read from sealed events as in production).
 The fakes are the tests' (tests/fakes), each in a process of its own. A fresh schema
 is made and dropped at the end. First a few batch/lane settings on a smaller outbox,
-then the headline drain at the best of them. The last line printed is one JSON object
-holding every figure.
+then the headline drain at the best of them, in this process and again with real
+`citypass dispatcher` processes (--dispatchers), configured only through CITYPASS_*
+settings. The last line printed is one JSON object holding every figure; its
+`intents_per_s` is the best shape's, named by `headline_shape`.
 """
 
 from __future__ import annotations

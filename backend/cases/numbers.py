@@ -11,8 +11,7 @@ from domain.case import DEFAULT_PATTERN, format_case_number
 
 async def next_case_number(pool: asyncpg.Pool, region: str, day: date, pattern: str = DEFAULT_PATTERN) -> str:
     """Take the next number; a number taken by a command that then fails is simply skipped."""
-    async with pool.acquire() as conn, conn.transaction():
-        seq: int = await conn.fetchval(_TAKE, region, day)
+    seq: int = await pool.fetchval(_TAKE, region, day)  # one statement, its own transaction
     return format_case_number(region, day, seq, pattern)
 
 
@@ -22,7 +21,9 @@ async def next_case_number(pool: asyncpg.Pool, region: str, day: date, pattern: 
 # wait (synchronous_commit off for it alone), and that is safe: WAL is flushed in order, so
 # the durable append of the case that uses a number flushes the counter's increment too.
 # A crash can lose only increments whose numbers no durable case holds, and reusing those
-# breaks no uniqueness. set_config(…, true) lasts until the end of this transaction only.
+# breaks no uniqueness. set_config(…, true) lasts until the end of this transaction only,
+# which is the statement's own: its COMMIT runs before the setting is undone, in one round
+# trip instead of BEGIN, the upsert and COMMIT.
 _TAKE = """
 INSERT INTO case_number_sequences (region, day, last) VALUES ($1, $2, 1)
 ON CONFLICT (region, day) DO UPDATE SET last = case_number_sequences.last + 1

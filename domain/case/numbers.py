@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
+from collections.abc import Mapping
 from datetime import date
+from types import MappingProxyType
 from uuid import UUID, uuid5
 
 from domain.case.errors import CaseNumberError
@@ -32,25 +35,20 @@ def format_case_number(region: str, day: date, seq: int, pattern: str = DEFAULT_
     width = _ZERO_PADDED.fullmatch(specs["seq"])
     if width and len(str(seq)) > int(width.group(1)):
         raise CaseNumberError(f"sequence {seq} does not fit {pattern!r}")
-    values = {
-        "region": region,
-        "yyyymmdd": f"{day:%Y%m%d}",
-        "yyyy": f"{day:%Y}",
-        "mm": f"{day:%m}",
-        "dd": f"{day:%d}",
-        "seq": seq,
-    }
+    ymd = f"{day:%Y%m%d}"
+    values = {"region": region, "yyyymmdd": ymd, "yyyy": ymd[:4], "mm": ymd[4:6], "dd": ymd[6:], "seq": seq}
     try:
         return pattern.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
         raise CaseNumberError(f"pattern {pattern!r} cannot be filled: {exc!r}") from exc
 
 
-def _fields(pattern: str) -> dict[str, str]:
+@functools.lru_cache(maxsize=16)  # one pattern per deployment, parsed once, not per submission
+def _fields(pattern: str) -> Mapping[str, str]:
     try:
-        return {
-            name: spec or "" for _, name, spec, _ in string.Formatter().parse(pattern) if name is not None
-        }
+        return MappingProxyType(
+            {name: spec or "" for _, name, spec, _ in string.Formatter().parse(pattern) if name is not None}
+        )
     except ValueError as exc:
         raise CaseNumberError(f"pattern {pattern!r} is malformed: {exc}") from exc
 

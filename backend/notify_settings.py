@@ -8,12 +8,15 @@ nothing out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from notifications.delivery_rules import QuietHours, RateLimit
 from notifications.dispatcher import EXTERNAL
+
+N = TypeVar("N", int, float)
 
 
 class NotificationSettingsError(ValueError):
@@ -82,15 +85,27 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
     def text(name: str, default: str = "") -> str:
         return env.get(f"CITYPASS_{name}", default).strip() or default
 
-    def number(name: str, default: float, low: float, high: float) -> float:
+    def ranged(name: str, default: N, low: N, high: N, parse: Callable[[str], N], what: str) -> N:
         raw = text(name, str(default))
         try:
-            value = float(raw)
+            value = parse(raw)
         except ValueError:
-            raise NotificationSettingsError(f"CITYPASS_{name} must be a number, not {raw!r}") from None
+            raise NotificationSettingsError(f"CITYPASS_{name} must be {what}, not {raw!r}") from None
         if not low <= value <= high:
             raise NotificationSettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
         return value
+
+    def number(name: str, default: float, low: float, high: float) -> float:
+        return ranged(name, default, low, high, float, "a number")
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        return ranged(name, default, low, high, int, "a whole number")
+
+    def flag(name: str, default: bool) -> bool:
+        raw = text(name, "1" if default else "0").lower()
+        if raw not in ("0", "1", "true", "false", "yes", "no"):
+            raise NotificationSettingsError(f"CITYPASS_{name} must be 1 or 0, not {raw!r}")
+        return raw in ("1", "true", "yes")
 
     def names(name: str, default: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
         found = tuple(n.strip() for n in text(name, default).split(",") if n.strip())
@@ -116,17 +131,17 @@ def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
         sms_providers=names("NOTIFY_SMS_PROVIDERS", "aliyun,tencent", ("aliyun", "tencent")),
         quiet=quiet,
         sms_limits=limits,
-        max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", 10, 1, 1000)),
+        max_attempts=integer("NOTIFY_MAX_ATTEMPTS", 10, 1, 1000),
         backoff_base=number("NOTIFY_BACKOFF_SECONDS", 5.0, 0.001, 3600),
         backoff_cap=number("NOTIFY_BACKOFF_MAX_SECONDS", 3600.0, 0.001, 86400),
-        batch=int(number("NOTIFY_BATCH", 100, 1, 10_000)),
-        lanes=int(number("NOTIFY_LANES", 2, 1, 64)),
+        batch=integer("NOTIFY_BATCH", 100, 1, 10_000),
+        lanes=integer("NOTIFY_LANES", 2, 1, 64),
         lease=timedelta(seconds=number("NOTIFY_LEASE_SECONDS", 300, 3, 86400)),
         poll_seconds=number("NOTIFY_POLL_SECONDS", 1.0, 0.001, 3600),
         settle_after=timedelta(seconds=number("NOTIFY_SETTLE_SECONDS", 600, 0, 86400)),
         send_timeout=number("NOTIFY_SEND_TIMEOUT_SECONDS", 5.0, 0.05, 120),
-        in_flight=int(number("NOTIFY_IN_FLIGHT", 32, 1, 1000)),
-        dispatch_with_consumers=text("NOTIFY_DISPATCHER", "1").lower() in ("1", "true", "yes"),
+        in_flight=integer("NOTIFY_IN_FLIGHT", 32, 1, 1000),
+        dispatch_with_consumers=flag("NOTIFY_DISPATCHER", True),
         fcm=FcmSettings(fcm_project, text("FCM_ENDPOINT") or None, text("FCM_CREDENTIALS"))
         if fcm_project
         else None,

@@ -104,6 +104,34 @@ def test_notification_settings_defaults_and_refusals() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("CITYPASS_NOTIFY_IN_FLIGHT", "2.5", "a whole number"),  # was silently 2
+        ("CITYPASS_NOTIFY_LANES", "four", "a whole number"),
+        ("CITYPASS_NOTIFY_BATCH", "1e3", "a whole number"),
+        ("CITYPASS_NOTIFY_MAX_ATTEMPTS", "7.9", "a whole number"),
+        ("CITYPASS_NOTIFY_DISPATCHER", "maybe", "1 or 0"),  # was silently off
+        ("CITYPASS_NOTIFY_BACKOFF_SECONDS", "soon", "a number"),
+    ],
+)
+def test_a_malformed_notification_setting_is_refused_with_its_name(name: str, value: str, says: str) -> None:
+    with pytest.raises(NotificationSettingsError, match=f"{name} must be {says}, not '{value}'"):
+        load_notification_settings({name: value})
+
+
+def test_whole_numbers_and_flags_read_as_written() -> None:
+    s = load_notification_settings(
+        {
+            "CITYPASS_NOTIFY_IN_FLIGHT": "48",
+            "CITYPASS_NOTIFY_LANES": " 3 ",
+            "CITYPASS_NOTIFY_DISPATCHER": "No",
+        }
+    )
+    assert (s.in_flight, s.lanes, s.dispatch_with_consumers) == (48, 3, False)
+    assert load_notification_settings({"CITYPASS_NOTIFY_DISPATCHER": "yes"}).dispatch_with_consumers is True
+
+
+@pytest.mark.parametrize(
     ("setting", "with_consumers", "dispatcher", "runs"),
     [
         ("1", True, None, True),  # `serve` and `citypass worker`: beside the consumers

@@ -16,6 +16,7 @@ from typing import Any
 
 import firebase_admin
 from firebase_admin import exceptions, messaging
+from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
@@ -105,6 +106,13 @@ class FcmChannel:
             name = await asyncio.to_thread(messaging.send, push, app=self._app)
         except exceptions.FirebaseError as error:
             return _classify(error)
+        except auth_exceptions.RefreshError as error:
+            # Our own credentials are refused (a revoked key, a wrong account): no push goes out
+            # until someone mends them, so the next channel takes the notification meanwhile.
+            log.warning("fcm credentials could not be refreshed: %s", error)
+            return Delivery(Outcome.FAIL_OVER, NAME, f"credentials: {error}")
+        except auth_exceptions.TransportError as error:  # the token endpoint was out of reach
+            return Delivery(Outcome.RETRY, NAME, f"credentials unreachable: {error}")
         except ValueError as error:  # the SDK refused to encode the message: ours to fix, not FCM's
             log.warning("fcm message rejected before sending: %s", error)
             return Delivery(Outcome.FAIL_OVER, NAME, f"invalid message: {error}")

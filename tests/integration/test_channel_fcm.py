@@ -10,6 +10,7 @@ import firebase_admin
 import pytest
 from firebase_admin import messaging
 from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.exceptions import RefreshError
 
 from notifications.channels.base import Channel, Message, Outcome
 from notifications.channels.fcm import FCM_PATH, KEY_FIELD, FcmChannel, FcmConfig, is_dead_token
@@ -111,7 +112,6 @@ async def test_the_channel_endpoint_does_not_leak_to_other_apps(channel: FcmChan
         ("BAD_GATEWAY", Outcome.RETRY),
         ("QUOTA_EXCEEDED", Outcome.RETRY),
         ("SENDER_ID_MISMATCH", Outcome.FAIL_OVER),
-        ("THIRD_PARTY_AUTH_ERROR", Outcome.FAIL_OVER),
     ],
 )
 async def test_provider_errors_are_classified(
@@ -125,6 +125,69 @@ async def test_provider_errors_are_classified(
     assert len(served.received) == 1  # the SDK did not retry behind the dispatcher's back
     again = await channel.send(push("device-a"))
     assert again.outcome is Outcome.DONE  # the script is spent: the fake delivers
+
+
+class RefreshableToken(Credentials):
+    """Credentials that refresh as a service account's do, without Google: each refresh a new token."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # google-auth leaves it untyped
+        self.refreshes = 0
+
+    def refresh(self, request: object) -> None:
+        self.refreshes += 1
+        self.token = f"token-{self.refreshes}"
+
+
+async def test_a_third_party_auth_error_falls_over_after_the_sdk_has_refreshed_its_token(
+    fcm: tuple[Served, FcmState],
+) -> None:
+    # APNs or web push refused the sender's credentials: FCM answers 401. The SDK takes any 401
+    # for its own token gone stale, refreshes it and sends again, twice; the answer stays no,
+    # so nothing reaches a device, and the notification goes on to the next channel.
+    served, state = fcm
+    credential = RefreshableToken()
+    channel = FcmChannel(FcmConfig(state.project, credential, endpoint=served.url, timeout_s=0.5))
+    try:
+        state.fail("device-a", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR")
+        delivery = await channel.send(push("device-a"))
+    finally:
+        await channel.aclose()
+    assert delivery.outcome is Outcome.FAIL_OVER, delivery.detail
+    assert delivery.detail.startswith("THIRD_PARTY_AUTH_ERROR 401")
+    assert len(served.received) == 3 and credential.refreshes == 3  # the first token, then two refreshes
+    tokens = [next(v for k, v in r.headers.items() if k.lower() == "authorization") for r in served.received]
+    assert tokens == [
+        "Bearer token-1",
+        "Bearer token-2",
+        "Bearer token-3",
+    ]
+    assert state.delivered == []
+
+
+class RevokedKey(Credentials):
+    """Credentials whose every refresh is refused, as a revoked service-account key's are."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # google-auth leaves it untyped
+
+    def refresh(self, request: object) -> None:
+        raise RefreshError("invalid_grant: Invalid JWT Signature.")  # type: ignore[no-untyped-call]
+
+
+async def test_refused_credentials_fall_over_to_the_next_channel_without_a_request(
+    fcm: tuple[Served, FcmState],
+) -> None:
+    served, state = fcm
+    channel = FcmChannel(FcmConfig(state.project, RevokedKey(), endpoint=served.url, timeout_s=0.5))
+    try:
+        delivery = await channel.send(push("device-a"))
+    finally:
+        await channel.aclose()
+    assert delivery.outcome is Outcome.FAIL_OVER
+    assert delivery.detail.startswith("credentials: invalid_grant")
+    assert not is_dead_token(delivery)  # the device is fine; our key is not
+    assert served.received == []
 
 
 async def test_unregistered_names_the_code_and_spares_other_tokens(

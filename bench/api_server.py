@@ -214,14 +214,19 @@ def served(
             time.sleep(0.2)
         yield server
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ask each to stop (SIGTERM: a graceful shutdown), and kill whichever is not gone in 20 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_caught_up(server: Server, timeout: float, finished: dict[str, float] | None = None) -> float:

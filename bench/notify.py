@@ -48,7 +48,7 @@ from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import PersonalCipher, dev_data_keys
 from backend.store.recorder import EventRecorder
 from bench import notify_fakes
-from bench.api_server import machine_facts, stat
+from bench.api_server import machine_facts, stat, stop_processes
 from bench.notify_fakes import percentile
 from domain.case import Actor, Case, Channel, Person, Role, UploadedFile
 from domain.case.checks import BEIJING
@@ -328,6 +328,14 @@ FROM notification_outbox WHERE state = 'pending'
 """
 
 
+def fakes_config(args: argparse.Namespace, tag: str, outbox: Outbox) -> notify_fakes.FakesConfig:
+    """The fakes' chaos (30 % of SMS calls failing, the slow answers) and this outbox's scripted refusals."""
+    name = f"citypass-bench-{tag}"
+    return notify_fakes.FakesConfig(
+        SMS_FAILURE_RATE, args.slow, name, outbox.wechat_refusals, tuple(outbox.unregistered)
+    )
+
+
 async def drain(
     run: Run, citizens: list[Citizen], setting: Setting, count: int, *, apart: bool
 ) -> dict[str, Any]:
@@ -338,13 +346,7 @@ async def drain(
     pool = await create_pool(run.db_url, run.schema, min_size=2, max_size=setting.lanes + 2)
     try:
         await load(pool, outbox)
-        config = notify_fakes.FakesConfig(
-            SMS_FAILURE_RATE,
-            args.slow,
-            f"citypass-bench-{tag}",
-            outbox.wechat_refusals,
-            tuple(outbox.unregistered),
-        )
+        config = fakes_config(args, tag, outbox)
         with notify_fakes.running(config, processes=apart) as fakes:
             calls = notify_fakes.CallLog()
             channels = notify_fakes.channels_to(fakes, args.sms_timeout, calls)
@@ -489,14 +491,7 @@ def dispatcher_processes(env: dict[str, str], count: int, logs: Path) -> Iterato
             time.sleep(0.1)
         yield [p.pid for p in processes]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def _tails(paths: list[Path]) -> str:
@@ -518,13 +513,7 @@ async def drain_processes(
     pool = await create_pool(run.db_url, run.schema, min_size=1, max_size=4)
     try:
         await load(pool, Outbox())  # empty: nothing for the dispatchers to start on
-        config = notify_fakes.FakesConfig(
-            SMS_FAILURE_RATE,
-            args.slow,
-            f"citypass-bench-{tag}",
-            outbox.wechat_refusals,
-            tuple(outbox.unregistered),
-        )
+        config = fakes_config(args, tag, outbox)
         with (
             notify_fakes.running(config, processes=True) as fakes,
             tempfile.TemporaryDirectory(prefix="citypass-dispatchers-") as logs,

@@ -82,8 +82,14 @@ class Served:
 
 @contextmanager
 def serving(handler: type[JsonHandler]) -> Iterator[Served]:
-    """Serve the fake on a free loopback port until the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """Serve the fake on a free loopback port until the block ends.
+
+    The server gets its own subclass holding the state set before it started, so a request
+    still being answered after the block ended (a slow answer outliving its test) writes to
+    its own test's state, never to the next test's.
+    """
+    bound = type(handler.__name__, (handler,), {"state": handler.state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
     server.daemon_threads = True
     server.received = []  # type: ignore[attr-defined]
     thread = threading.Thread(

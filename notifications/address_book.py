@@ -64,7 +64,8 @@ class AddressBook:
     devices_by_department: dict[str, list[Device]] = field(default_factory=dict)
     phones: dict[UUID, str] = field(default_factory=dict)  # case -> E.164, mobiles only
     muted: set[tuple[str, str, str]] = field(default_factory=set)  # (subject, purpose, channel)
-    sms_history: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    # SMS sent to each phone (by digest) within the longest limit's window, as (when, notification key).
+    sms_history: dict[str, set[tuple[datetime, str]]] = field(default_factory=lambda: defaultdict(set))
 
     def devices(self, kind: RecipientKind, address: str) -> list[Device]:
         if kind is RecipientKind.CITIZEN:
@@ -154,12 +155,12 @@ async def read_book(
     if book.phones:
         digests = {digest(p) for p in book.phones.values()}
         for r in await conn.fetch(
-            "SELECT phone_digest, sent_at FROM sms_sends "
+            "SELECT phone_digest, sent_at, key FROM sms_sends "
             "WHERE phone_digest = ANY($1::text[]) AND sent_at > $2",
             sorted(digests),
             history_since,
         ):
-            book.sms_history[r["phone_digest"]].append(r["sent_at"])
+            book.sms_history[r["phone_digest"]].add((r["sent_at"], r["key"]))
     book.grants = await _reserve(
         conn,
         [

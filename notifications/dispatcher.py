@@ -33,6 +33,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -218,6 +219,13 @@ class Dispatcher:
         self._slots: dict[str, asyncio.Semaphore] = {}
         # How far back the per-phone SMS history must reach: the longest limit's window.
         self._history = history_window([limit.window for limit in rules.sms_limits])
+        # The SMS this process sent (or is sending) lately, by phone digest. A claim's address book
+        # holds what was recorded when it was read; every lane's sends since, recorded or not yet,
+        # are here, so two claims in flight at once cannot both take a phone's last slot. A send
+        # is kept for one lease (no claim's rows live longer unrecorded; any book read after its
+        # recording has it from the database) or the window, whichever is shorter.
+        self._sms_taken: dict[str, set[tuple[datetime, str]]] = defaultdict(set)
+        self._sms_kept = min(self._history, rules.lease)
 
     # Running.
 
@@ -287,6 +295,7 @@ class Dispatcher:
         self._claims += 1
         if self._claims % 100 == 1:
             await self._prune(now - self._history)
+            self._forget_sms_before(now - self._sms_kept)
         return _Claim(rows, book, now)
 
     async def _hold(self, held: Callable[[], Sequence[_Row]]) -> None:
@@ -356,16 +365,19 @@ class Dispatcher:
             else:
                 assert phone is not None
                 digest = self.digest(phone)
-                history = book.sms_history[digest]
-                free = free_at(history, self.rules.sms_limits, now)
+                taken = self._sms_taken[digest]
+                sent = [at for at, _ in book.sms_history[digest] | taken]
+                free = free_at(sent, self.rules.sms_limits, now)
                 if free is not None:
                     wait_until = min(wait_until or free, free)
                     waits.add("rate_limit")
                     continue
-                history.append(now)  # taken before sending: the batch's other sends to it see it
+                slot = (now, row.key)
+                if self.rules.sms_limits:
+                    taken.add(slot)  # before sending: every lane's later sends to this phone see it
                 delivery = await self._sms(row, phone, digest, now)
                 if not row.sms_sent:
-                    history.remove(now)  # nothing went out: the slot is free again
+                    taken.discard(slot)  # nothing went out: the slot is free again
             if delivery.outcome is Outcome.DONE:
                 row.state, row.channel, row.delivered_at = "delivered", channel, self.clock()
                 return
@@ -622,6 +634,14 @@ class Dispatcher:
                 "WHERE id = ANY($1::bigint[]) AND spent_at IS NULL",
                 released,
             )
+
+    def _forget_sms_before(self, before: datetime) -> None:
+        for digest in list(self._sms_taken):
+            kept = {slot for slot in self._sms_taken[digest] if slot[0] >= before}
+            if kept:
+                self._sms_taken[digest] = kept
+            else:
+                del self._sms_taken[digest]
 
     async def _prune(self, before: datetime) -> None:
         with contextlib.suppress(Exception):

@@ -259,6 +259,27 @@ async def test_per_phone_limits_defer_sms_until_the_window_has_room(
     assert sorted(fakes.received_per_key()) == sorted(keys)
 
 
+async def test_per_phone_limits_hold_across_claims_in_flight_at_once(
+    world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
+) -> None:
+    # Two claims of one dispatcher (two lanes) walk at the same time, each with a notice for
+    # the same phone: each read the phone's history before the other's send was recorded.
+    for _ in range(2):
+        await enqueue(pool, Purpose.RESUMED, "citizen-zhang", world.ids["A"], occurred_at=NOON)
+    d = dispatcher(pool, fakes, mapper, sms_limits=RateLimit.parse_many("1/1h"), batch=1)
+    assert await asyncio.gather(d.dispatch_once(), d.dispatch_once()) == [1, 1]
+    found = await rows(pool)
+    assert sorted(r["state"] for r in found) == ["delivered", "pending"]
+    [waiting] = [r for r in found if r["state"] == "pending"]
+    assert waiting["deferred"] == "rate_limit" and waiting["next_attempt_at"] == NOON + timedelta(hours=1)
+    assert sum(fakes.received_per_key().values()) == 1
+    assert await pool.fetchval("SELECT count(*) FROM sms_sends") == 1
+    fakes.clock.advance(3600)  # the window has room again
+    await drain(d, pool)
+    assert {r["state"] for r in await rows(pool)} == {"delivered"}
+    assert sorted(fakes.received_per_key().values()) == [1, 1]
+
+
 async def test_a_notification_that_keeps_failing_is_dead_lettered_then_re_driven(
     world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
 ) -> None:

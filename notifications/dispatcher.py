@@ -33,7 +33,6 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -224,7 +223,7 @@ class Dispatcher:
         # are here, so two claims in flight at once cannot both take a phone's last slot. A send
         # is kept for one lease (no claim's rows live longer unrecorded; any book read after its
         # recording has it from the database) or the window, whichever is shorter.
-        self._sms_taken: dict[str, set[tuple[datetime, str]]] = defaultdict(set)
+        self._sms_taken: dict[str, set[tuple[datetime, str]]] = {}
         self._sms_kept = min(self._history, rules.lease)
 
     # Running.
@@ -365,7 +364,7 @@ class Dispatcher:
             else:
                 assert phone is not None
                 digest = self.digest(phone)
-                taken = self._sms_taken[digest]
+                taken = self._sms_taken.get(digest, set())
                 sent = [at for at, _ in book.sms_history[digest] | taken]
                 free = free_at(sent, self.rules.sms_limits, now)
                 if free is not None:
@@ -373,11 +372,11 @@ class Dispatcher:
                     waits.add("rate_limit")
                     continue
                 slot = (now, row.key)
-                if self.rules.sms_limits:
-                    taken.add(slot)  # before sending: every lane's later sends to this phone see it
+                if self.rules.sms_limits:  # before sending: every lane's later sends to this phone see it
+                    self._sms_taken.setdefault(digest, set()).add(slot)
                 delivery = await self._sms(row, phone, digest, now)
                 if not row.sms_sent:
-                    taken.discard(slot)  # nothing went out: the slot is free again
+                    self._sms_taken.get(digest, set()).discard(slot)  # nothing went out: the slot is free
             if delivery.outcome is Outcome.DONE:
                 row.state, row.channel, row.delivered_at = "delivered", channel, self.clock()
                 return
@@ -636,11 +635,9 @@ class Dispatcher:
             )
 
     def _forget_sms_before(self, before: datetime) -> None:
-        for digest in list(self._sms_taken):
-            kept = {slot for slot in self._sms_taken[digest] if slot[0] >= before}
-            if kept:
-                self._sms_taken[digest] = kept
-            else:
+        for digest, slots in list(self._sms_taken.items()):
+            slots.difference_update([slot for slot in slots if slot[0] < before])  # in place: walks hold it
+            if not slots:
                 del self._sms_taken[digest]
 
     async def _prune(self, before: datetime) -> None:

@@ -8,15 +8,13 @@ nothing out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
 
+from backend.env_reader import EnvReader
 from notifications.delivery_rules import QuietHours, RateLimit
 from notifications.dispatcher import EXTERNAL
-
-N = TypeVar("N", int, float)
 
 
 class NotificationSettingsError(ValueError):
@@ -82,30 +80,8 @@ class NotificationSettings:
 
 
 def load_notification_settings(env: Mapping[str, str]) -> NotificationSettings:
-    def text(name: str, default: str = "") -> str:
-        return env.get(f"CITYPASS_{name}", default).strip() or default
-
-    def ranged(name: str, default: N, low: N, high: N, parse: Callable[[str], N], what: str) -> N:
-        raw = text(name, str(default))
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise NotificationSettingsError(f"CITYPASS_{name} must be {what}, not {raw!r}") from None
-        if not low <= value <= high:
-            raise NotificationSettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
-        return value
-
-    def number(name: str, default: float, low: float, high: float) -> float:
-        return ranged(name, default, low, high, float, "a number")
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        return ranged(name, default, low, high, int, "a whole number")
-
-    def flag(name: str, default: bool) -> bool:
-        raw = text(name, "1" if default else "0").lower()
-        if raw not in ("0", "1", "true", "false", "yes", "no"):
-            raise NotificationSettingsError(f"CITYPASS_{name} must be 1 or 0, not {raw!r}")
-        return raw in ("1", "true", "yes")
+    read = EnvReader(env, NotificationSettingsError)
+    text, integer, number, flag = read.text, read.integer, read.number, read.flag
 
     def names(name: str, default: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
         found = tuple(n.strip() for n in text(name, default).split(",") if n.strip())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
+from backend.env_reader import EnvReader
 from backend.notify_settings import (
     NotificationSettings,
     NotificationSettingsError,
@@ -17,8 +17,6 @@ from backend.notify_settings import (
 )
 from backend.store.personal_cipher import KeyringError, dev_data_keys, parse_data_keys
 from domain.case import DEFAULT_PATTERN, CaseNumberError, format_case_number
-
-T = TypeVar("T", int, float)
 
 
 class SettingsError(ValueError):
@@ -127,30 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from the environment; raise SettingsError on a bad value."""
     env = os.environ if environ is None else environ
 
-    def text(name: str, default: str) -> str:
-        return env.get(f"CITYPASS_{name}", default).strip() or default
-
-    def ranged(name: str, default: T, low: T, high: T, parse: Callable[[str], T], what: str) -> T:
-        raw = text(name, str(default))
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise SettingsError(f"CITYPASS_{name} must be {what}, not {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"CITYPASS_{name} must be between {low} and {high}, not {value}")
-        return value
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        return ranged(name, default, low, high, int, "a whole number")
-
-    def number(name: str, default: float, low: float, high: float) -> float:
-        return ranged(name, default, low, high, float, "a number")
-
-    def flag(name: str, default: bool) -> bool:
-        raw = text(name, "1" if default else "0").lower()
-        if raw not in ("0", "1", "true", "false", "yes", "no"):
-            raise SettingsError(f"CITYPASS_{name} must be 1 or 0, not {raw!r}")
-        return raw in ("1", "true", "yes")
+    read = EnvReader(env, SettingsError)
+    text, integer, number, flag = read.text, read.integer, read.number, read.flag
 
     mode = text("ENV", "dev")
     if mode not in ("dev", "prod"):

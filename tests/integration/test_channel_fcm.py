@@ -12,7 +12,7 @@ from firebase_admin import messaging
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import RefreshError
 
-from notifications.channels.base import Channel, Message, Outcome
+from notifications.channels.base import Channel, Delivery, Message, Outcome
 from notifications.channels.fcm import FCM_PATH, KEY_FIELD, FcmChannel, FcmConfig, is_dead_token
 from tests.fakes.fcm import FakeFcm, FcmState
 from tests.fakes.loopback import Served, serving
@@ -50,6 +50,15 @@ def push(token: str, key: str | None = None) -> Message:
         body="您的申请已受理",
         data={"case": "C-1"},
     )
+
+
+async def send_once(config: FcmConfig) -> Delivery:
+    """One push to device-a through a channel of its own, closed afterwards."""
+    channel = FcmChannel(config)
+    try:
+        return await channel.send(push("device-a"))
+    finally:
+        await channel.aclose()
 
 
 def test_the_sdk_still_reads_fcm_url_from_the_service_class() -> None:
@@ -147,21 +156,13 @@ async def test_a_third_party_auth_error_falls_over_after_the_sdk_has_refreshed_i
     # so nothing reaches a device, and the notification goes on to the next channel.
     served, state = fcm
     credential = RefreshableToken()
-    channel = FcmChannel(FcmConfig(state.project, credential, endpoint=served.url, timeout_s=0.5))
-    try:
-        state.fail("device-a", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR")
-        delivery = await channel.send(push("device-a"))
-    finally:
-        await channel.aclose()
+    state.fail("device-a", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR", "THIRD_PARTY_AUTH_ERROR")
+    delivery = await send_once(FcmConfig(state.project, credential, endpoint=served.url, timeout_s=0.5))
     assert delivery.outcome is Outcome.FAIL_OVER, delivery.detail
     assert delivery.detail.startswith("THIRD_PARTY_AUTH_ERROR 401")
     assert len(served.received) == 3 and credential.refreshes == 3  # the first token, then two refreshes
     tokens = [next(v for k, v in r.headers.items() if k.lower() == "authorization") for r in served.received]
-    assert tokens == [
-        "Bearer token-1",
-        "Bearer token-2",
-        "Bearer token-3",
-    ]
+    assert tokens == ["Bearer token-1", "Bearer token-2", "Bearer token-3"]
     assert state.delivered == []
 
 
@@ -179,11 +180,7 @@ async def test_refused_credentials_fall_over_to_the_next_channel_without_a_reque
     fcm: tuple[Served, FcmState],
 ) -> None:
     served, state = fcm
-    channel = FcmChannel(FcmConfig(state.project, RevokedKey(), endpoint=served.url, timeout_s=0.5))
-    try:
-        delivery = await channel.send(push("device-a"))
-    finally:
-        await channel.aclose()
+    delivery = await send_once(FcmConfig(state.project, RevokedKey(), endpoint=served.url, timeout_s=0.5))
     assert delivery.outcome is Outcome.FAIL_OVER
     assert delivery.detail.startswith("credentials: invalid_grant")
     assert not is_dead_token(delivery)  # the device is fine; our key is not
@@ -216,11 +213,7 @@ async def test_a_timeout_is_retried_later_and_sent_once(
 async def test_an_unreachable_endpoint_is_retried_later() -> None:
     with serving(FakeFcm) as served:
         url = served.url  # the port is free again once the fake stops
-    channel = FcmChannel(FcmConfig("citypass-gone", anonymous(), endpoint=url))
-    try:
-        delivery = await channel.send(push("device-a"))
-    finally:
-        await channel.aclose()
+    delivery = await send_once(FcmConfig("citypass-gone", anonymous(), endpoint=url))
     assert delivery.outcome is Outcome.RETRY
     assert delivery.detail.startswith("UNAVAILABLE")
 

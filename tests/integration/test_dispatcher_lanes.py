@@ -40,6 +40,13 @@ async def _state(pool: asyncpg.Pool, key: str) -> dict[str, object]:
     return row
 
 
+async def _slow_row(pool: asyncpg.Pool, fakes: Fakes, case_id: uuid.UUID) -> str:
+    """A notice to a citizen whose one push device answers after SLOW_SECONDS."""
+    await add_device(pool, "citizen-slow", "fid-slow")
+    fakes.fcm.fail("fid-slow", f"SLOW:{SLOW_SECONDS}")
+    return await enqueue(pool, Purpose.RESUMED, "citizen-slow", case_id, occurred_at=NOON)
+
+
 async def _delivered(pool: asyncpg.Pool, keys: list[str]) -> bool:
     return all(r["state"] == "delivered" for r in await rows(pool) if r["key"] in keys)
 
@@ -48,9 +55,7 @@ async def test_a_slow_row_holds_back_only_itself_and_stop_waits_for_it(
     world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
 ) -> None:
     case_a = world.ids["A"]
-    await add_device(pool, "citizen-slow", "fid-slow")
-    fakes.fcm.fail("fid-slow", f"SLOW:{SLOW_SECONDS}")
-    slow = await enqueue(pool, Purpose.RESUMED, "citizen-slow", case_a, occurred_at=NOON)
+    slow = await _slow_row(pool, fakes, case_a)
     fast = []
     for n in range(5):
         await add_device(pool, f"citizen-{n}", f"fid-{n}")
@@ -83,9 +88,7 @@ async def test_a_row_recorded_for_a_retry_keeps_its_time_while_its_claim_mates_a
     world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
 ) -> None:
     case_a = world.ids["A"]
-    await add_device(pool, "citizen-slow", "fid-slow")
-    fakes.fcm.fail("fid-slow", f"SLOW:{SLOW_SECONDS}")
-    slow = await enqueue(pool, Purpose.RESUMED, "citizen-slow", case_a, occurred_at=NOON)
+    slow = await _slow_row(pool, fakes, case_a)
     retried = await enqueue(pool, Purpose.RESUMED, "citizen-zhang", case_a, occurred_at=NOON)
     fakes.aliyun.script("+8613812341234", SERVER_ERROR)
     fakes.tencent.script("+8613812341234", SERVER_ERROR)

@@ -43,7 +43,13 @@ def build_channels(s: NotificationSettings) -> Channels:
     push: Channel | None = None
     if s.fcm is not None:
         push = FcmChannel(
-            FcmConfig(s.fcm.project_id, _credentials(s.fcm.credentials), s.fcm.endpoint, s.send_timeout)
+            FcmConfig(
+                s.fcm.project_id,
+                _credentials(s.fcm.credentials),
+                s.fcm.endpoint,
+                s.send_timeout,
+                connections=s.in_flight,
+            )
         )
     wechat: Channel | None = None
     if s.wechat is not None:

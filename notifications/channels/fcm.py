@@ -1,6 +1,8 @@
 """FCM push through the firebase-admin SDK, one named Firebase app per channel.
 
-The SDK is synchronous here (its `send`), so each send runs in a worker thread.
+The SDK is synchronous here (its `send`), so each send runs in a worker thread: the
+channel's own pool, as many threads as calls the dispatcher lets run at once. (asyncio's
+shared default pool has only the machine's cores plus four, so pushes would queue there.)
 A DROP from this channel always means the device address is dead (unregistered
 or not a valid token): `is_dead_token` tells the caller to remove it.
 """
@@ -8,9 +10,11 @@ or not a valid token): `is_dead_token` tells the caller to remove it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +48,9 @@ class FcmConfig:
     endpoint: str | None = None  # e.g. http://127.0.0.1:8080; None: the SDK's own FCM_URL
     timeout_s: float = 10.0
     app_name: str | None = None  # None: a unique name per channel instance
+    # Sends under way at once, each in a thread holding a kept-alive connection: as many as calls
+    # the dispatcher lets run at once (CITYPASS_NOTIFY_IN_FLIGHT).
+    connections: int = 32
 
 
 def is_dead_token(delivery: Delivery) -> bool:
@@ -60,9 +67,10 @@ class FcmChannel:
             {"projectId": config.project_id, "httpTimeout": config.timeout_s},
             name=config.app_name or f"citypass-fcm-{uuid.uuid4().hex}",
         )
-        self._build_service(config.endpoint.rstrip("/") + FCM_PATH if config.endpoint else None)
+        self._threads = ThreadPoolExecutor(config.connections, thread_name_prefix="fcm-send")
+        self._build_service(config.endpoint.rstrip("/") + FCM_PATH if config.endpoint else None, config)
 
-    def _build_service(self, url_template: str | None) -> None:
+    def _build_service(self, url_template: str | None, config: FcmConfig) -> None:
         """Build this app's messaging service now, at our endpoint if given, with our retry policy.
 
         FCM_URL is read once, when an app's service is built, so swapping it for that moment
@@ -80,7 +88,10 @@ class FcmChannel:
                 service = messaging._get_messaging_service(self._app)  # the SDK caches it on the app
             finally:
                 service_class.FCM_URL = original
-        adapter = HTTPAdapter(max_retries=Retry(total=None, connect=1, read=0, status=0, other=0))
+        adapter = HTTPAdapter(
+            pool_maxsize=config.connections,  # requests keeps 10, and would drop the rest after each send
+            max_retries=Retry(total=None, connect=1, read=0, status=0, other=0),
+        )
         session = service._client.session
         for prefix in ("http://", "https://", "https://fcm.googleapis.com"):
             session.mount(prefix, adapter)
@@ -103,7 +114,8 @@ class FcmChannel:
             fid=message.address, data={**message.data, KEY_FIELD: message.key}, notification=notification
         )
         try:
-            name = await asyncio.to_thread(messaging.send, push, app=self._app)
+            send = functools.partial(messaging.send, push, app=self._app)
+            name = await asyncio.get_running_loop().run_in_executor(self._threads, send)
         except exceptions.FirebaseError as error:
             return _classify(error)
         except auth_exceptions.RefreshError as error:
@@ -121,6 +133,7 @@ class FcmChannel:
     async def aclose(self) -> None:
         # delete_app closes the SDK's async client with asyncio.run, so it must leave this loop.
         await asyncio.to_thread(firebase_admin.delete_app, self._app)
+        self._threads.shutdown(wait=False)
 
 
 def _classify(error: exceptions.FirebaseError) -> Delivery:

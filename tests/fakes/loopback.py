@@ -83,6 +83,7 @@ class Served:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the stdlib's 5 drops connections a client opens at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (its timeout passed, its test ended) closed the socket under a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,7 +16,7 @@ from google.auth.exceptions import RefreshError
 from notifications.channels.base import Channel, Delivery, Message, Outcome
 from notifications.channels.fcm import FCM_PATH, KEY_FIELD, FcmChannel, FcmConfig, is_dead_token
 from tests.fakes.fcm import FakeFcm, FcmState
-from tests.fakes.loopback import Served, serving
+from tests.fakes.loopback import Answer, Received, Served, serving
 
 pytestmark = pytest.mark.integration  # no database: real HTTP to a fake provider
 
@@ -251,3 +252,44 @@ async def test_proxies_are_taken_from_the_environment_when_the_channel_is_built(
     assert through_proxy.outcome is Outcome.RETRY  # it went for the proxy, which is not there
     assert straight.outcome is Outcome.DONE  # NO_PROXY held when it was built
     assert [r.json()["message"]["fid"] for r in served.received] == ["device-b"]
+
+
+class _Gauge:
+    """How many sends the fake is answering at once, and the most it ever was."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+
+
+class CountingFcm(FakeFcm):
+    gauge = _Gauge()
+
+    def answer(self, request: Received) -> Answer:
+        gauge = self.gauge
+        with gauge.lock:
+            gauge.now += 1
+            gauge.peak = max(gauge.peak, gauge.now)
+        try:
+            return super().answer(request)
+        finally:
+            with gauge.lock:
+                gauge.now -= 1
+
+
+async def test_as_many_pushes_are_under_way_at_once_as_the_channel_has_connections() -> None:
+    # asyncio's shared thread pool holds at most 32 threads (the cores plus four, here six):
+    # a channel allowed 40 sends at once must not queue them there behind each other.
+    CountingFcm.state = state = FcmState(project=f"citypass-{uuid.uuid4().hex[:8]}")
+    CountingFcm.gauge = _Gauge()
+    devices = [f"device-{n}" for n in range(40)]
+    for device in devices:
+        state.fail(device, "SLOW:0.5")  # answered after half a second, then delivered
+    with serving(CountingFcm) as served:
+        channel = FcmChannel(FcmConfig(state.project, anonymous(), endpoint=served.url, connections=40))
+        try:
+            deliveries = await asyncio.gather(*(channel.send(push(device)) for device in devices))
+        finally:
+            await channel.aclose()
+    assert [d.outcome for d in deliveries] == [Outcome.DONE] * 40
+    assert CountingFcm.gauge.peak == 40

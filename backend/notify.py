@@ -68,7 +68,13 @@ def build_channels(s: NotificationSettings) -> Channels:
         a = s.aliyun
         providers["aliyun"] = AliyunSmsChannel(
             AliyunSmsConfig(
-                a.access_key_id, a.access_key_secret, a.sign_name, a.endpoint, a.protocol, s.send_timeout
+                a.access_key_id,
+                a.access_key_secret,
+                a.sign_name,
+                a.endpoint,
+                a.protocol,
+                s.send_timeout,
+                connections=s.in_flight,
             )
         )
     if s.tencent is not None:

@@ -27,6 +27,7 @@ class Received:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] | None = None  # the caller's address: a kept-alive connection keeps its port
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -58,7 +59,12 @@ class JsonHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         request = Received(
-            method, parts.path, parse_qs(parts.query), dict(self.headers.items()), self.rfile.read(length)
+            method,
+            parts.path,
+            parse_qs(parts.query),
+            dict(self.headers.items()),
+            self.rfile.read(length),
+            self.client_address,
         )
         self.server.received.append(request)  # type: ignore[attr-defined]
         reply = self.answer(request)

@@ -845,7 +845,7 @@ def _parser() -> argparse.ArgumentParser:
         "--settings",
         type=lambda s: [_setting(t) for t in s.split(",")],
         default=None,
-        help="BATCHxLANES settings to sweep; the best runs the headline (default 50x2,100x2,100x4,250x4)",
+        help="BATCHxLANES settings to sweep; the best runs the headline (default 100x2,100x4,250x4)",
     )
     parser.add_argument(
         "--sms-timeout", type=float, default=0.5, help="SMS clients' timeout, s (default 0.5)"
@@ -908,7 +908,10 @@ def main(argv: list[str] | None = None) -> int:
     args.sweep_intents = args.sweep_intents or (1_000 if args.quick else 3_000)
     args.cases = args.cases or (300 if args.quick else 600)
     args.cost_calls = args.cost_calls or (100 if args.quick else 400)
-    args.settings = args.settings or [Setting(50, 2), Setting(100, 2), Setting(100, 4), Setting(250, 4)]
+    # No batch below 100: in the bench's process 50 x 2 wins the sweep about as often as 100 x 2,
+    # but the headline's dispatcher processes then pay more CPU per intent for its twice as many
+    # claims (1.92 against 1.65 ms, 2026-11-30), and drain slower (579 against 777 intents/s).
+    args.settings = args.settings or [Setting(100, 2), Setting(100, 4), Setting(250, 4)]
     args.slow = args.slow or 2 * args.sms_timeout
     db_url = embedded_url(args.data_dir) if args.embedded else (args.database_url or MACHINE_URL)
     started = time.perf_counter()

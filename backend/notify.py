@@ -89,6 +89,7 @@ def build_channels(s: NotificationSettings) -> Channels:
                 t.endpoint,
                 t.protocol,
                 s.send_timeout,
+                connections=s.in_flight,
             )
         )
     sms = [providers[name] for name in s.sms_providers if name in providers]

@@ -1,4 +1,5 @@
-"""SMS through Tencent Cloud (sms 2021-01-11 SendSms), with the SDK's asyncio (httpx) client.
+"""SMS through Tencent Cloud (sms 2021-01-11 SendSms), with the SDK's asyncio (httpx) client,
+its requests carried by one pooled aiohttp session (aiohttp_transport.py).
 
 Tencent answers twice over: a request-level `Response.Error` (the SDK raises it) when
 the call as a whole was refused, and otherwise one `SendStatusSet` entry per number,
@@ -25,6 +26,7 @@ from tencentcloud.sms.v20210111.models import (
 )
 from tencentcloud.sms.v20210111.sms_client_async import SmsClient
 
+from notifications.channels.aiohttp_transport import AiohttpTransport
 from notifications.channels.base import Delivery, Message, Outcome
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ class TencentSmsConfig:
     endpoint: str = "sms.tencentcloudapi.com"  # host[:port]
     protocol: str = "https"
     timeout_s: float = 5.0  # per request
+    # Connections kept open to the API: as many as calls the dispatcher lets run at once
+    # (CITYPASS_NOTIFY_IN_FLIGHT).
+    connections: int = 32
 
 
 def _utc_now() -> datetime:
@@ -104,6 +109,10 @@ class TencentSmsChannel:
         )
         self._client = SmsClient(
             Credential(config.secret_id, config.secret_key), config.region, ClientProfile(httpProfile=http)
+        )
+        # The SDK's client is httpx's with httpx's own transport; ours keeps the SDK's timeout.
+        self._client.http_client = httpx.AsyncClient(
+            timeout=config.timeout_s, transport=AiohttpTransport(config.connections)
         )
 
     async def aclose(self) -> None:

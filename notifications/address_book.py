@@ -2,8 +2,10 @@
 
 Nothing here keeps a copy of personal data. A phone number is read from the case's own
 submission event, which the mapper opens (it is sealed at rest), and lives only in the
-dispatcher's memory for the batch. The per-phone history of SMS is kept under a keyed
-digest of the number, never the number.
+dispatcher's memory for the batch. It is opened only for a notification that may be
+texted first (no WeChat grant, no push device) or whose last text had no clear answer;
+the others open it only if their walk reaches SMS (`add_phones`). The per-phone history
+of SMS is kept under a keyed digest of the number, never the number.
 
 WeChat grants are reserved here, in the claim's transaction, so that two dispatchers
 never spend one grant, and a notification tried again after a crash finds the grant it
@@ -55,6 +57,7 @@ class Wanted:
     address: str  # account subject or department code
     case_id: UUID | None
     wechat_template: str | None  # None: WeChat is not to be tried for it (no template, tried, muted)
+    unsettled: bool = False  # a provider must be asked about its last text before anything else
 
 
 @dataclass
@@ -63,6 +66,7 @@ class AddressBook:
     devices_by_subject: dict[str, list[Device]] = field(default_factory=dict)
     devices_by_department: dict[str, list[Device]] = field(default_factory=dict)
     phones: dict[UUID, str] = field(default_factory=dict)  # case -> E.164, mobiles only
+    phones_read: set[UUID] = field(default_factory=set)  # cases looked up, with a mobile or not
     muted: set[tuple[str, str, str]] = field(default_factory=set)  # (subject, purpose, channel)
     # SMS sent to each phone (by digest) within the longest limit's window, as (when, notification key).
     sms_history: dict[str, set[tuple[datetime, str]]] = field(default_factory=lambda: defaultdict(set))
@@ -151,16 +155,6 @@ async def read_book(
             subjects,
         )
     }
-    book.phones = await _phones(conn, {w.case_id for w in wanted if w.case_id is not None}, decode)
-    if book.phones:
-        digests = {digest(p) for p in book.phones.values()}
-        for r in await conn.fetch(
-            "SELECT phone_digest, sent_at, key FROM sms_sends "
-            "WHERE phone_digest = ANY($1::text[]) AND sent_at > $2",
-            sorted(digests),
-            history_since,
-        ):
-            book.sms_history[r["phone_digest"]].add((r["sent_at"], r["key"]))
     book.grants = await _reserve(
         conn,
         [
@@ -169,7 +163,41 @@ async def read_book(
             if w.wechat_template is not None and (w.address, w.purpose, "wechat") not in book.muted
         ],
     )
+    texted_first = {
+        w.case_id
+        for w in wanted
+        if w.case_id is not None
+        and w.kind is RecipientKind.CITIZEN
+        and (w.unsettled or (w.key not in book.grants and not book.devices(w.kind, w.address)))
+    }
+    await add_phones(conn, book, texted_first, decode, digest, history_since)
     return book
+
+
+async def add_phones(
+    conn: asyncpg.Connection,
+    book: AddressBook,
+    case_ids: Collection[UUID],
+    decode: Decode,
+    digest: PhoneDigest,
+    history_since: datetime,
+) -> None:
+    """Open the phones of `case_ids` into the book, with the SMS sent to them since `history_since`."""
+    wanted = set(case_ids) - book.phones_read
+    if not wanted:
+        return
+    found = await _phones(conn, wanted, decode)
+    book.phones.update(found)
+    book.phones_read |= wanted
+    digests = {digest(p) for p in found.values()}
+    if digests:
+        for r in await conn.fetch(
+            "SELECT phone_digest, sent_at, key FROM sms_sends "
+            "WHERE phone_digest = ANY($1::text[]) AND sent_at > $2",
+            sorted(digests),
+            history_since,
+        ):
+            book.sms_history[r["phone_digest"]].add((r["sent_at"], r["key"]))
 
 
 async def _phones(conn: asyncpg.Connection, case_ids: Collection[UUID], decode: Decode) -> dict[UUID, str]:

@@ -48,6 +48,7 @@ from notifications.address_book import (
     Grant,
     PhoneDigest,
     Wanted,
+    add_phones,
     history_window,
     read_book,
 )
@@ -331,7 +332,10 @@ class Dispatcher:
             else None
         )
         to = intent.recipient
-        return Wanted(intent.key, intent.purpose.value, to.kind, to.address, intent.case_id, wechat)
+        unsettled = bool(row.unsettled)
+        return Wanted(
+            intent.key, intent.purpose.value, to.kind, to.address, intent.case_id, wechat, unsettled
+        )
 
     async def _deliver(self, row: _Row, book: AddressBook, now: datetime) -> None:
         try:
@@ -349,6 +353,9 @@ class Dispatcher:
         waits: set[str] = set()
         failed_over: str | None = None
         for channel in self.rules.order:
+            if channel == SMS and phone is None and self._may_text(row, book):
+                # The claim expected an earlier channel to reach the recipient: open the phone now.
+                phone = await self._phone(row, book, now)
             if channel in row.dropped or not self._may_use(row, book, channel, phone):
                 continue
             if channel in _WAITS_FOR_QUIET and not intent.urgent and self.rules.quiet is not None:
@@ -406,6 +413,23 @@ class Dispatcher:
         if (intent.recipient.address, intent.purpose.value, channel) in book.muted:
             return False
         return row.grant is not None if channel == WECHAT else phone is not None
+
+    def _may_text(self, row: _Row, book: AddressBook) -> bool:
+        """Whether SMS could be tried for the row, given a mobile: worth opening the phone for."""
+        return (
+            row.intent.case_id is not None
+            and SMS not in row.dropped
+            and self._may_use(row, book, SMS, phone="")
+        )
+
+    async def _phone(self, row: _Row, book: AddressBook, now: datetime) -> str | None:
+        """The mobile the row's case was filed with, opened into the book now if its claim did not."""
+        case_id = row.intent.case_id
+        assert case_id is not None
+        if case_id not in book.phones_read:
+            async with self.pool.acquire() as conn:
+                await add_phones(conn, book, [case_id], self.decode, self.digest, now - self._history)
+        return book.phones.get(case_id)
 
     def _devices(self, row: _Row, book: AddressBook) -> list[Device]:
         """The recipient's devices whose owners did not mute this purpose on push."""

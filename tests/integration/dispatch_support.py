@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 from google.auth.credentials import AnonymousCredentials
 
 from notifications.address_book import PhoneDigest
@@ -134,12 +134,18 @@ RULES = DispatchRules(
 )
 
 
-def dispatcher(pool: asyncpg.Pool, fakes: Fakes, mapper: Mapper[uuid.UUID], **rules: Any) -> Dispatcher:
+def dispatcher(
+    pool: asyncpg.Pool,
+    fakes: Fakes,
+    mapper: Mapper[uuid.UUID],
+    decode: Callable[[StoredEvent], object] | None = None,
+    **rules: Any,
+) -> Dispatcher:
     return Dispatcher(
         lambda: pool,
         fakes.channels,
         replace(RULES, **rules),
-        decode=mapper.to_domain_event,
+        decode=decode or mapper.to_domain_event,
         phone_digest=PhoneDigest(b"k" * 32),
         clock=fakes.clock,
         rng=lambda: 0.5,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 
 from notifications.delivery_rules import QuietHours, RateLimit
 from notifications.intents import Purpose
@@ -80,6 +80,31 @@ async def test_each_notification_takes_the_first_channel_that_can_reach_its_reci
     assert await attempts(pool, nobody_reaches) == []
     spent = await pool.fetch("SELECT spent_how, reserved_by FROM wechat_grants")
     assert [(r["spent_how"], r["reserved_by"]) for r in spent] == [("sent", by_wechat)]
+
+
+async def test_a_phone_is_opened_only_for_a_notification_that_gets_as_far_as_sms(
+    world: World, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], fakes: Fakes
+) -> None:
+    # Cases A and C belong to recipients WeChat and push reach; case B's applicant has a push
+    # device FCM no longer knows, so that notification falls over to SMS.
+    await add_grants(pool, "with-grant", "openid-1", Purpose.ACCEPTED)
+    await add_device(pool, "with-device", "fid-1")
+    await add_device(pool, "device-gone", "fid-gone")
+    fakes.fcm.fail("fid-gone", "UNREGISTERED")
+    await enqueue(pool, Purpose.ACCEPTED, "with-grant", world.ids["A"], occurred_at=NOON)
+    await enqueue(pool, Purpose.ACCEPTED, "with-device", world.ids["C"], occurred_at=NOON)
+    fell_over = await enqueue(pool, Purpose.ACCEPTED, "device-gone", world.ids["B"], occurred_at=NOON)
+    opened: list[uuid.UUID] = []
+
+    def decode(stored: StoredEvent) -> object:
+        opened.append(stored.originator_id)
+        return mapper.to_domain_event(stored)
+
+    await drain(dispatcher(pool, fakes, mapper, decode=decode), pool)
+
+    assert {r["key"]: r["channel"] for r in await rows(pool)}[fell_over] == "sms"
+    assert opened == [world.ids["B"]]  # the others' personal data stayed sealed
+    assert [s.key for s in fakes.aliyun.sent] == [fell_over]
 
 
 async def test_a_grant_is_spent_once_and_a_refused_one_falls_over_in_the_same_pass(

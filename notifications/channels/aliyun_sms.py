@@ -15,9 +15,9 @@ pooled `requests` session per endpoint, so connections (and their TLS) are reuse
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -118,6 +118,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _NotStarted(Exception):
+    """A call waited for one of the channel's threads past its time and was not made."""
+
+
 class AliyunSmsChannel:
     name = PROVIDER
 
@@ -146,11 +150,21 @@ class AliyunSmsChannel:
         return RuntimeOptions(max_idle_conns=self._config.connections)
 
     async def _call(self, method: Callable[..., _T], *args: Any) -> _T:
-        """`method` in one of the channel's threads; an outer deadline guards against a stall its
-        socket timeouts do not see (the thread is left to finish; its answer is not waited for)."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self._config.timeout_s * 2):
-            return await loop.run_in_executor(self._threads, functools.partial(method, *args))
+        """`method` in one of the channel's threads, waited for to its end.
+
+        A call that has started is never left behind: still running, it could send after the
+        dispatcher had looked its key up, found nothing and sent again. Its socket timeouts
+        (connecting, then each read) end it. A call still waiting for a thread when its time is
+        up is not made at all (`_NotStarted`), so nothing is left to send late.
+        """
+        latest_start = time.monotonic() + self._config.timeout_s
+
+        def run() -> _T:
+            if time.monotonic() > latest_start:
+                raise _NotStarted
+            return method(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._threads, run)
 
     async def send(self, message: Message) -> Delivery:
         request = SendSmsRequest(
@@ -162,9 +176,9 @@ class AliyunSmsChannel:
         )
         try:
             response = await self._call(self._client.send_sms_with_options, request, self._runtime())
-        except TimeoutError:
-            log.warning("aliyun sms timed out for key %s", message.key)
-            return Delivery(Outcome.RETRY, PROVIDER, "timeout", ambiguous=True)
+        except _NotStarted:
+            log.warning("aliyun sms: no thread was free in time for key %s; not sent", message.key)
+            return Delivery(Outcome.RETRY, PROVIDER, "not sent: the channel had no thread free in time")
         except ServerException as exc:
             # An answer, though a 5xx one: the gateway says it did not send.
             return Delivery(Outcome.RETRY, PROVIDER, f"HTTP {exc.status_code} {exc.code}: {exc.message}")
@@ -214,7 +228,7 @@ class AliyunSmsChannel:
             response = await self._call(
                 self._client.query_send_details_with_options, request, self._runtime()
             )
-        except (TimeoutError, TeaException) as exc:
+        except (_NotStarted, TeaException) as exc:
             log.warning("aliyun sms: no send details for %s on %s: %r", number, day, exc)
             return None
         except (ValueError, TypeError, AttributeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,24 @@ async def test_aliyun_keeps_its_connection_between_calls(
         assert (await aliyun_channel.send(sms(phone, key=f"kept-{n}"))).outcome is Outcome.DONE
     assert await aliyun_channel.was_sent("kept-0", phone, a_minute_ago()) is True
     assert len({request.client for request in served.received}) == 1
+
+
+async def test_aliyun_never_makes_a_call_late(aliyun: tuple[Served, SmsGateway]) -> None:
+    # One thread, busy with a slow answer: the second send's time to start passes while it
+    # waits. It is not made then, nor later (it could land after a lookup had found nothing).
+    served, state = aliyun
+    channel = AliyunSmsChannel(dataclasses.replace(aliyun_config(served), connections=1))
+    slow, waiting = a_phone(), a_phone()
+    state.script(slow, SLOW)
+    try:
+        first, second = await asyncio.gather(channel.send(sms(slow)), channel.send(sms(waiting)))
+        await asyncio.sleep(SLOW_S)  # time for a late call to arrive, were one made
+    finally:
+        await channel.aclose()
+    assert (first.outcome, first.ambiguous) == (Outcome.RETRY, True)  # sent, answered too late
+    assert (second.outcome, second.ambiguous) == (Outcome.RETRY, False)
+    assert second.detail.startswith("not sent")
+    assert [sent.phone for sent in state.sent] == [slow]
 
 
 def _refused() -> requests.exceptions.ConnectionError:

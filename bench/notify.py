@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -399,6 +399,7 @@ async def drain(
         "first_attempt_s": first_s,
         "first_attempt_per_s": count / first_s,
         **_outcomes(settled, outbox, received, count),
+        "duplicates_where": duplicates_where(report, outbox.keys),
         # How long rows took, and what share of the lanes' row slots (lanes × batch, over the
         # drain) held a row being walked: a lane claims more when half its rows are done.
         "walk_p50_s": percentile(dispatcher.walks, 50),
@@ -548,6 +549,7 @@ async def drain_processes(
         "first_attempt_s": first_s,
         "first_attempt_per_s": count / first_s,
         **_outcomes(settled, outbox, notify_fakes.merged(report), count),
+        "duplicates_where": duplicates_where(report, outbox.keys),
         "fake_requests": {kind: r["requests"] for kind, r in report.items()},
         "cpu": cpu,
         "cpu_first_attempts": CpuMeter.between(first_sample, first_cpu_sample),
@@ -602,6 +604,17 @@ def _outcomes(settled: Settled, outbox: Outbox, received: Counter[str], count: i
     }
 
 
+def duplicates_where(report: dict[str, dict[str, Any]], keys: Collection[str]) -> dict[str, int]:
+    """Keys received twice, by where: twice by one fake (named), or once each by two fakes."""
+    found: Counter[str] = Counter()
+    for key in keys:
+        by = {kind: fake["per_key"].get(key, 0) for kind, fake in report.items()}
+        if sum(by.values()) > 1:
+            twice = [kind for kind, n in by.items() if n > 1]
+            found[twice[0] if twice else "across"] += 1
+    return dict(found)
+
+
 async def loop_lag(lags: list[float], every: float = 0.01) -> None:
     while True:
         started = time.perf_counter()
@@ -635,10 +648,15 @@ def show_drain(label: str, fig: dict[str, Any]) -> None:
     channels = ", ".join(f"{k} {v:,}" for k, v in sorted(fig["delivered_by"].items()))
     print(
         f"  delivered {fig['delivered']:,} ({channels}), dead {fig['dead_lettered']:,}, "
-        f"lost {fig['lost']:,}, duplicates {fig['duplicates']:,}; "
+        f"lost {fig['lost']:,}, duplicates {fig['duplicates']:,}{_where(fig)}; "
         f"{fig['attempts_per_intent']:.2f} attempts per intent",
         flush=True,
     )
+
+
+def _where(fig: dict[str, Any]) -> str:
+    where = fig.get("duplicates_where")
+    return f" ({', '.join(f'{k} {n:,}' for k, n in sorted(where.items()))})" if where else ""
 
 
 def show_processes(fig: dict[str, Any]) -> None:
@@ -654,7 +672,7 @@ def show_processes(fig: dict[str, Any]) -> None:
     channels = ", ".join(f"{k} {v:,}" for k, v in sorted(fig["delivered_by"].items()))
     print(
         f"  delivered {fig['delivered']:,} ({channels}), dead {fig['dead_lettered']:,}, "
-        f"lost {fig['lost']:,}, duplicates {fig['duplicates']:,}; "
+        f"lost {fig['lost']:,}, duplicates {fig['duplicates']:,}{_where(fig)}; "
         f"{fig['attempts_per_intent']:.2f} attempts per intent; "
         f"dispatchers' CPU {fig['cpu_ms_per_intent']['dispatcher']:.2f} ms per intent",
         flush=True,

@@ -98,7 +98,12 @@ class WechatChannel:
             pooled = self._config.connections
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=pooled, limit_per_host=pooled),
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s),
+                # For connecting, and for each wait for the answer's bytes, as httpx counted it: a
+                # deadline on the whole exchange also fired on a busy dispatcher's own lateness,
+                # after WeChat had delivered, and the retry was a second message.
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self._config.timeout_s, sock_read=self._config.timeout_s
+                ),
                 raise_for_status=False,
             )
         return self._session

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -215,3 +218,48 @@ async def test_an_unreachable_api_is_retried_later() -> None:
         await channel.aclose()
     assert delivery.outcome is Outcome.RETRY
     assert delivery.detail.startswith("transport")
+
+
+async def test_an_answer_slower_in_all_than_the_timeout_but_never_silent_that_long_is_read() -> None:
+    # The timeout counts each wait (to connect, for the next bytes), not the whole exchange: a
+    # busy dispatcher's own lateness must not turn a message WeChat accepted into a retry, which
+    # would be a second message.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):  # until the channel closes it
+            await answer_each(reader, writer)
+        writer.close()
+
+    async def answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            length = next(
+                (
+                    int(h.split(b":")[1])
+                    for h in head.split(b"\r\n")
+                    if h.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            token = head.startswith(b"GET /cgi-bin/token")
+            body = json.dumps(
+                {"access_token": "t", "expires_in": 7200} if token else {"errcode": 0, "msgid": 7}
+            )
+            if not token:
+                await asyncio.sleep(0.3)
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            await writer.drain()
+            if not token:
+                await asyncio.sleep(0.3)  # 0.6 s in all, never 0.5 s without a byte
+            writer.write(body.encode())
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    channel = WechatChannel(WechatConfig("wx", "s", base_url=url, timeout_s=0.5))
+    try:
+        delivery = await channel.send(notice())
+    finally:
+        await channel.aclose()
+        server.close()
+        await server.wait_closed()
+    assert (delivery.outcome, delivery.provider_id) == (Outcome.DONE, "7")

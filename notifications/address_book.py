@@ -223,19 +223,18 @@ async def _phones(conn: asyncpg.Connection, case_ids: Collection[UUID], decode: 
     return phones
 
 
+# Grants the claimed notifications reserved before: an index probe per key (wechat_grants_reserved).
+RESERVED_BEFORE = """
+SELECT id, openid, reserved_by FROM wechat_grants WHERE reserved_by = ANY($1::text[]) AND spent_at IS NULL
+"""
+
+
 async def _reserve(conn: asyncpg.Connection, wanted: Sequence[Wanted]) -> dict[str, Grant]:
     if not wanted:
         return {}
     keys = [w.key for w in wanted]
     # A grant this notification reserved before (a retry, or a dispatcher that died) is its own.
-    grants = {
-        r["reserved_by"]: Grant(r["id"], r["openid"])
-        for r in await conn.fetch(
-            "SELECT id, openid, reserved_by FROM wechat_grants "
-            "WHERE reserved_by = ANY($1::text[]) AND spent_at IS NULL",
-            keys,
-        )
-    }
+    grants = {r["reserved_by"]: Grant(r["id"], r["openid"]) for r in await conn.fetch(RESERVED_BEFORE, keys)}
     rest = [w for w in wanted if w.key not in grants]
     if rest:
         for r in await conn.fetch(

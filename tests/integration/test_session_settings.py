@@ -1,4 +1,4 @@
-"""Our sessions run without JIT, and timer cancellation stays an index probe when statistics lag."""
+"""Our sessions run without JIT; timer cancellation and the dispatcher's grant lookup stay index probes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from backend.database import connect
 from backend.timers import _CANCEL, cancel_many
+from notifications.address_book import RESERVED_BEFORE
 
 pytestmark = pytest.mark.integration
 
@@ -58,10 +59,32 @@ async def test_cancelling_timers_probes_their_keys_even_when_the_statistics_are_
     assert scanned < 50, f"cancelling 4 timers read {scanned} rows: {json.dumps(plan)[:2000]}"
 
 
-def _rows_read(node: dict) -> int:
-    """Rows the plan's scans of due_timers produced, before filters, over all their loops."""
+async def test_a_claim_finds_the_grants_it_reserved_before_without_reading_the_open_ones(
+    pool: asyncpg.Pool,
+) -> None:
+    # Open grants pile up (a user may accept a subscription no notification ever uses); a claim
+    # reads the few its notifications had reserved, whatever their number.
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO wechat_grants (subject, openid, template_id, granted_at, reserved_by) "
+            "SELECT 'citizen-' || n, 'openid-' || n, 'tmpl', now(), "
+            "       CASE WHEN n % 1000 = 0 THEN 'key-' || n END "
+            "FROM generate_series(1, 20000) AS n"
+        )
+        await conn.execute("ANALYZE wechat_grants")
+        keys = ["key-1000", "key-7000", "key-missing"]
+        found = {r["reserved_by"] for r in await conn.fetch(RESERVED_BEFORE, keys)}
+        plan = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON, ANALYZE) " + RESERVED_BEFORE, keys))
+
+    assert found == {"key-1000", "key-7000"}
+    scanned = _rows_read(plan[0]["Plan"], "wechat_grants")
+    assert scanned < 50, f"finding 3 reservations read {scanned} rows: {json.dumps(plan)[:2000]}"
+
+
+def _rows_read(node: dict, table: str = "due_timers") -> int:
+    """Rows the plan's scans of `table` produced, before filters, over all their loops."""
     own = 0
-    if node.get("Relation Name") == "due_timers":
+    if node.get("Relation Name") == table:
         produced = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
         own = produced * node.get("Actual Loops", 1)
-    return own + sum(_rows_read(child) for child in node.get("Plans", []))
+    return own + sum(_rows_read(child, table) for child in node.get("Plans", []))

@@ -97,28 +97,34 @@ class PhoneDigest:
 
 
 # Reserve one open grant per wanted notification, grants of one (subject, template) in id
-# order. Rows are locked (SKIP LOCKED) before being numbered, since FOR UPDATE cannot sit
-# beside a window function: a grant another dispatcher is reserving is simply passed.
+# order. Only as many grants as are wanted are locked (SKIP LOCKED), per (subject, template):
+# locking every open grant of the pair, as this did, cost a claim a row lock per grant a user
+# ever left open, and left another dispatcher claiming the same user's notifications at that
+# moment none to reserve. FOR UPDATE cannot sit beside a window function, so the grants are
+# locked in a subquery and numbered outside it.
 _RESERVE = """
 WITH wanted AS (
     SELECT key, subject, template_id,
            row_number() OVER (PARTITION BY subject, template_id ORDER BY key) AS n
     FROM unnest($1::text[], $2::text[], $3::text[]) AS w(key, subject, template_id)
 ),
-free AS (
-    SELECT g.id, g.subject, g.template_id FROM wechat_grants g
-    WHERE g.spent_at IS NULL AND g.reserved_by IS NULL
-      AND (g.subject, g.template_id) IN (SELECT subject, template_id FROM wanted)
-    ORDER BY g.id
-    FOR UPDATE OF g SKIP LOCKED
+needs AS (
+    SELECT subject, template_id, count(*) AS needed FROM wanted GROUP BY subject, template_id
 ),
-numbered AS (
-    SELECT id, subject, template_id,
-           row_number() OVER (PARTITION BY subject, template_id ORDER BY id) AS n
-    FROM free
+free AS (
+    SELECT f.id, needs.subject, needs.template_id,
+           row_number() OVER (PARTITION BY needs.subject, needs.template_id ORDER BY f.id) AS n
+    FROM needs CROSS JOIN LATERAL (
+        SELECT g.id FROM wechat_grants g
+        WHERE g.subject = needs.subject AND g.template_id = needs.template_id
+          AND g.spent_at IS NULL AND g.reserved_by IS NULL
+        ORDER BY g.id
+        LIMIT needs.needed
+        FOR UPDATE OF g SKIP LOCKED
+    ) AS f
 ),
 pick AS (
-    SELECT w.key, f.id FROM wanted w JOIN numbered f USING (subject, template_id, n)
+    SELECT w.key, f.id FROM wanted w JOIN free f USING (subject, template_id, n)
 )
 UPDATE wechat_grants g SET reserved_by = pick.key FROM pick WHERE g.id = pick.id
 RETURNING pick.key, g.id, g.openid

@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from notifications.address_book import AddressBook, PhoneDigest, Wanted, read_book
 from notifications.delivery_rules import QuietHours, RateLimit
-from notifications.intents import Purpose
+from notifications.intents import Purpose, RecipientKind
 from tests.fakes.sms_script import REPORT_PENDING, REPORT_SUCCESS, SERVER_ERROR, SLOW
 from tests.integration import test_case_progress as shared
 from tests.integration.dispatch_support import (
@@ -27,6 +28,7 @@ from tests.integration.dispatch_support import (
     enqueue,
     fakes,
     rows,
+    template_of,
 )
 from tests.integration.test_case_progress import World
 
@@ -105,6 +107,30 @@ async def test_a_phone_is_opened_only_for_a_notification_that_gets_as_far_as_sms
     assert {r["key"]: r["channel"] for r in await rows(pool)}[fell_over] == "sms"
     assert opened == [world.ids["B"]]  # the others' personal data stayed sealed
     assert [s.key for s in fakes.aliyun.sent] == [fell_over]
+
+
+async def test_two_claims_for_one_citizen_at_once_each_reserve_one_of_the_open_grants(
+    pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    # A claim locks only the grants it takes: locking every open grant of the citizen left a
+    # second dispatcher, claiming that citizen's next notification at the same moment, none.
+    await add_grants(pool, "citizen-li", "openid-li", Purpose.ACCEPTED, count=5)
+
+    def wanted(key: str) -> Wanted:
+        template = template_of(Purpose.ACCEPTED)
+        return Wanted(key, Purpose.ACCEPTED.value, RecipientKind.CITIZEN, "citizen-li", None, template)
+
+    async def claim(conn: asyncpg.Connection, key: str) -> AddressBook:
+        return await read_book(conn, [wanted(key)], mapper.to_domain_event, PhoneDigest(b"k" * 32), NOON)
+
+    async with pool.acquire() as first, pool.acquire() as second, first.transaction():
+        book_a = await claim(first, "key-a")
+        async with second.transaction():
+            book_b = await claim(second, "key-b")
+    assert set(book_a.grants) == {"key-a"} and set(book_b.grants) == {"key-b"}
+    assert book_a.grants["key-a"].id != book_b.grants["key-b"].id
+    reserved = await pool.fetch("SELECT reserved_by FROM wechat_grants WHERE reserved_by IS NOT NULL")
+    assert sorted(r["reserved_by"] for r in reserved) == ["key-a", "key-b"]
 
 
 async def test_a_grant_is_spent_once_and_a_refused_one_falls_over_in_the_same_pass(

@@ -389,7 +389,6 @@ async def drain(
         settled = await _settled(pool)
     finally:
         await pool.close()
-    received = notify_fakes.merged(report)
     if first_attempts is None:
         first_attempts = (seconds, last_sample)
     first_s, first_cpu_sample = first_attempts
@@ -399,13 +398,8 @@ async def drain(
         "batch": setting.batch,
         "lanes": setting.lanes,
         "fakes": "processes" if apart else "threads",
-        "intents": count,
-        "drain_s": seconds,
-        "intents_per_s": count / seconds,
-        "first_attempt_s": first_s,
-        "first_attempt_per_s": count / first_s,
-        **_outcomes(settled, outbox, received, count),
-        "duplicates_where": duplicates_where(report, outbox.keys),
+        **_timing(count, seconds, first_s),
+        **_outcomes(settled, outbox, report, count),
         # How long rows took, and what share of the lanes' row slots (lanes × batch, over the
         # drain) held a row being walked: a lane claims more when half its rows are done.
         "walk_p50_s": percentile(dispatcher.walks, 50),
@@ -549,13 +543,8 @@ async def drain_processes(
     return {
         "setting": str(setting),
         "dispatchers": dispatchers,
-        "intents": count,
-        "drain_s": seconds,
-        "intents_per_s": count / seconds,
-        "first_attempt_s": first_s,
-        "first_attempt_per_s": count / first_s,
-        **_outcomes(settled, outbox, notify_fakes.merged(report), count),
-        "duplicates_where": duplicates_where(report, outbox.keys),
+        **_timing(count, seconds, first_s),
+        **_outcomes(settled, outbox, report, count),
         "fake_requests": {kind: r["requests"] for kind, r in report.items()},
         "cpu": cpu,
         "cpu_first_attempts": CpuMeter.between(first_sample, first_cpu_sample),
@@ -589,8 +578,22 @@ async def _settled(pool: asyncpg.Pool) -> Settled:
     )
 
 
-def _outcomes(settled: Settled, outbox: Outbox, received: Counter[str], count: int) -> dict[str, Any]:
+def _timing(count: int, seconds: float, first_s: float) -> dict[str, Any]:
+    """A drain's length and rates: the whole of it, and until every intent had a first attempt."""
+    return {
+        "intents": count,
+        "drain_s": seconds,
+        "intents_per_s": count / seconds,
+        "first_attempt_s": first_s,
+        "first_attempt_per_s": count / first_s,
+    }
+
+
+def _outcomes(
+    settled: Settled, outbox: Outbox, report: dict[str, dict[str, Any]], count: int
+) -> dict[str, Any]:
     """Delivered, dead, lost and duplicated, from the outbox and from what the fakes received."""
+    received = notify_fakes.merged(report)
     states = settled.states
     delivered = sum(n for (state, _), n in states.items() if state == "delivered")
     dead = sum(n for (state, _), n in states.items() if state == "dead")
@@ -601,6 +604,7 @@ def _outcomes(settled: Settled, outbox: Outbox, received: Counter[str], count: i
         # Neither delivered nor dead-lettered when the drain ended (pending, or never touched).
         "lost": count - delivered - dead,
         "duplicates": sum(1 for key in outbox.keys if received[key] > 1),
+        "duplicates_where": duplicates_where(report, outbox.keys),
         # Recorded as delivered on an external channel, yet no fake received it; and received,
         # yet dead-lettered (an unclear send that did go out, its lookups failing since).
         "delivered_unseen": sum(1 for key in settled.delivered_external if received[key] == 0),

@@ -104,7 +104,6 @@ class WechatChannel:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self._config.timeout_s, sock_read=self._config.timeout_s
                 ),
-                raise_for_status=False,
             )
         return self._session
 

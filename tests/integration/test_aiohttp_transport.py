@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,42 +13,9 @@ import pytest
 from notifications.channels.aiohttp_transport import AiohttpTransport
 from notifications.channels.base import Message, Outcome
 from notifications.channels.tencent_sms import TencentSmsChannel, TencentSmsConfig
+from tests.fakes.raw import raw_server, read_request
 
 pytestmark = pytest.mark.integration  # no database: real sockets on loopback
-
-Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@asynccontextmanager
-async def raw_server(serve: Serve) -> AsyncIterator[str]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await serve(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went first
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        ),
-        0,
-    )
-    return head + await reader.readexactly(length)
 
 
 async def test_a_compressed_answer_reads_as_httpx_would_give_it() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import uuid
@@ -15,6 +14,7 @@ import pytest
 from notifications.channels.base import Channel, Message, Outcome
 from notifications.channels.wechat import KEY_FIELD, WechatChannel, WechatConfig
 from tests.fakes.loopback import Served, serving
+from tests.fakes.raw import raw_server, read_request
 from tests.fakes.wechat import FakeWechat, WechatState
 
 pytestmark = pytest.mark.integration  # no database: real HTTP to a fake provider
@@ -225,22 +225,8 @@ async def test_an_answer_slower_in_all_than_the_timeout_but_never_silent_that_lo
     # busy dispatcher's own lateness must not turn a message WeChat accepted into a retry, which
     # would be a second message.
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError):  # until the channel closes it
-            await answer_each(reader, writer)
-        writer.close()
-
-    async def answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while head := await reader.readuntil(b"\r\n\r\n"):
-            length = next(
-                (
-                    int(h.split(b":")[1])
-                    for h in head.split(b"\r\n")
-                    if h.lower().startswith(b"content-length")
-                ),
-                0,
-            )
-            await reader.readexactly(length)
-            token = head.startswith(b"GET /cgi-bin/token")
+        while request := await read_request(reader):  # until the channel closes the connection
+            token = request.startswith(b"GET /cgi-bin/token")
             body = json.dumps(
                 {"access_token": "t", "expires_in": 7200} if token else {"errcode": 0, "msgid": 7}
             )
@@ -253,13 +239,10 @@ async def test_an_answer_slower_in_all_than_the_timeout_but_never_silent_that_lo
             writer.write(body.encode())
             await writer.drain()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    channel = WechatChannel(WechatConfig("wx", "s", base_url=url, timeout_s=0.5))
-    try:
-        delivery = await channel.send(notice())
-    finally:
-        await channel.aclose()
-        server.close()
-        await server.wait_closed()
+    async with raw_server(serve) as url:
+        channel = WechatChannel(WechatConfig("wx", "s", base_url=url, timeout_s=0.5))
+        try:
+            delivery = await channel.send(notice())
+        finally:
+            await channel.aclose()
     assert (delivery.outcome, delivery.provider_id) == (Outcome.DONE, "7")

@@ -33,6 +33,7 @@ class Role(StrEnum):
     OFFICER = "officer"  # department back office: 承办 → 审核 → 批准
     SYSTEM = "system"  # timers, 秒批 rules, defaults
     PARTNER = "partner"  # another city's deployment, for 通办
+    MANAGER = "manager"  # 大厅管理员: a hall's windows, slots and queue
 
 
 class Channel(StrEnum):

@@ -125,6 +125,18 @@ class Desk:
             replaced=replaced,
         )
 
+    def cancel(self, appointment: Appointment, actor: Actor, now: datetime) -> bool:
+        return ops.cancel(
+            appointment,
+            self.slot_of(appointment),
+            self.booker_of(appointment),
+            self.hall.config,
+            actor=actor,
+            channel=Channel.MINIAPP,
+            now=now,
+            reason="",
+        )
+
     def booker_of(self, appointment: Appointment) -> Booker:
         return self.bookers[appointment.visitor.id_number.number]
 

@@ -145,8 +145,7 @@ def test_cancelled_and_expired_bookings_do_not_count_against_the_caps():
     desk = Desk(hall(capacity=10))
     person = id_number()
     first = desk.book(at(TUESDAY, 9), OPEN, person=person)
-    ops.cancel(first, desk.slot_of(first), desk.booker_of(first), desk.hall.config,
-               actor=first.booked_by, channel=Channel.MINIAPP, now=OPEN, reason="")  # fmt: skip
+    desk.cancel(first, first.booked_by, OPEN)
     desk.hold(at(TUESDAY, 10), OPEN, person=person)  # expires unconfirmed
     desk.book(at(TUESDAY, 14), later(OPEN, minutes=5), person=person)
 
@@ -184,10 +183,7 @@ def test_cancel_until_the_cutoff_and_staff_after_it():
     desk = Desk(hall())
     start = at(TUESDAY, 11)
     mine, theirs = desk.book(start, OPEN), desk.book(start, OPEN)
-
-    def cancel(appointment, actor, now):
-        return ops.cancel(appointment, desk.slot_of(appointment), desk.booker_of(appointment),
-                          desk.hall.config, actor=actor, channel=Channel.MINIAPP, now=now, reason="")  # fmt: skip
+    cancel = desk.cancel
 
     with pytest.raises(CancelTooLateError):
         cancel(mine, mine.booked_by, at(TUESDAY, 9, 1))
@@ -203,8 +199,7 @@ def test_only_the_booking_account_or_its_halls_staff_may_act():
     mine = desk.book(at(TUESDAY, 9), OPEN)
     for stranger in (citizen(), Actor(id="clerk-9", role=Role.CLERK, hall="H2")):
         with pytest.raises(NotYourAppointmentError):
-            ops.cancel(mine, desk.slot_of(mine), desk.booker_of(mine), desk.hall.config,
-                       actor=stranger, channel=Channel.MINIAPP, now=OPEN, reason="")  # fmt: skip
+            desk.cancel(mine, stranger, OPEN)
     assert mine.state is AppointmentState.CONFIRMED
 
 

@@ -8,6 +8,13 @@ from datetime import datetime
 
 from litestar import Litestar, Router
 
+from backend.booking.service import (
+    AppointmentNotFoundError,
+    BookingService,
+    NotHallManagerError,
+    PersonKeys,
+)
+from backend.booking.timers import BookingTimers, booking_handlers
 from backend.calendars import CalendarService
 from backend.cases.deadline_handlers import deadline_handlers
 from backend.cases.deadlines import CaseDeadlines, catalogue_times
@@ -22,11 +29,13 @@ from backend.materials import (
     MaterialTypeError,
 )
 from backend.notify import build_dispatcher
-from backend.runtime import Runtime, utc_now
+from backend.runtime import Runtime, start_clock_at, utc_now
 from backend.settings import Settings
+from backend.store.aggregates import AggregateStore
 from miniapp_api.admin_calendar import admin_calendar_router
 from miniapp_api.admin_notifications import admin_notifications_router
 from miniapp_api.app import create_app
+from miniapp_api.booking_routes import booking_router, register_booking_problems
 from miniapp_api.case_commands import case_command_handlers, register_case_problems
 from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.config import ApiConfig
@@ -44,6 +53,7 @@ from notifications.contacts import (
 )
 from notifications.inbox import Inbox, InboxQueries
 from notifications.outbox import NotificationPolicy
+from projections.appointments import AppointmentProjection, AppointmentQueries
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
@@ -66,6 +76,8 @@ def build_runtime(
     The notification dispatcher runs where `dispatcher` says; by default beside the
     consumers, unless CITYPASS_NOTIFY_DISPATCHER=0 leaves it to `citypass dispatcher`.
     """
+    if settings.dev_clock_start is not None:
+        start_clock_at(settings.dev_clock_start)
     if dispatcher is None:
         dispatcher = with_consumers and settings.notifications.dispatch_with_consumers
     if calendars is None:
@@ -93,10 +105,17 @@ def build_runtime(
             CaseDeadlines(calendars.current, catalogue_times(catalogue)),
             NotificationPolicy(items, utc_now, calendar=calendars.recent),
             Inbox(items, calendars.recent),
+            AppointmentProjection(),
+            BookingTimers(),
         ],
-        timer_handlers=deadline_handlers(
-            lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
-        ),
+        timer_handlers={
+            **deadline_handlers(
+                lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
+            ),
+            **booking_handlers(
+                build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
+            ),
+        },
         with_consumers=with_consumers,
         services=services,
     )
@@ -124,6 +143,21 @@ def build_case_service(
     )
 
 
+def build_booking_service(
+    settings: Settings,
+    aggregates: Callable[[], AggregateStore],
+    calendars: CalendarService,
+    clock: Callable[[], datetime],
+) -> BookingService:
+    """Caps and bans are filed under a key of the ID number made with the last (oldest) data key.
+
+    The last one, because keys are rotated by putting a new one first: the person keys
+    stay the same for as long as the oldest key is kept.
+    """
+    secret = settings.privacy.data_keys[-1][1]
+    return BookingService(aggregates, calendar=calendars.provider, clock=clock, person_key=PersonKeys(secret))
+
+
 def query_passwords(settings: Settings) -> QueryPasswords:
     """The 查询密码 hash, keyed by the data keys: the command side hashes, the anonymous lookup verifies."""
     return QueryPasswords(settings.privacy.data_keys)
@@ -143,6 +177,9 @@ def problem_map() -> ProblemMap:
     problems.register(InvalidPreferenceError, 400, "preference-invalid", "No such notification preference")
     problems.register(NotificationNotFoundError, 404, "notification-not-found", "No such notification")
     problems.register(NotificationNotDeadError, 409, "notification-not-dead", "Notification is not dead")
+    register_booking_problems(problems)
+    problems.register(AppointmentNotFoundError, 404, "appointment-not-found", "No such appointment")
+    problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
     return problems
 
 
@@ -157,6 +194,8 @@ def build_app(settings: Settings, url: str) -> Litestar:
     )
     work_queue = WorkQueueQueries(lambda: runtime.pool, calendars.provider, utc_now)
     case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
+    bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
+    appointments = AppointmentQueries(lambda: runtime.pool, calendars.provider, utc_now)
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
@@ -190,6 +229,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
             ),
             admin_notifications_router(OutboxAdmin(lambda: runtime.pool, utc_now)),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
+            booking_router(bookings, appointments),
         ],
         problem_map=problem_map(),
         on_startup=[runtime.start, load_services],  # in this order: loading needs the store

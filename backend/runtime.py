@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -28,8 +28,18 @@ from miniapp_api.schemas import ConsumerHealth, HealthReport
 log = logging.getLogger(__name__)
 
 
+# Zero but in a dev server started with CITYPASS_DEV_CLOCK_START (see start_clock_at).
+_clock_shift = timedelta(0)
+
+
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _clock_shift
+
+
+def start_clock_at(at: datetime) -> None:
+    """Make utc_now read `at` now and run on from it: dev only, to rehearse a morning's release."""
+    global _clock_shift
+    _clock_shift = at - datetime.now(UTC)
 
 
 def plan_groups(spec: str, names: Sequence[str]) -> list[list[str]]:

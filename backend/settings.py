@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from backend.env_reader import EnvReader
@@ -98,6 +98,8 @@ class Settings:
     cases: CaseSettings
     notifications: NotificationSettings
     auth: AuthSettings = field(repr=False)
+    # Dev only: the server's clock reads this at start and runs on from it (a rehearsal of 08:00).
+    dev_clock_start: datetime | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -166,6 +168,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except CaseNumberError as exc:
         raise SettingsError(f"CITYPASS_CASE_NUMBER_PATTERN: {exc}") from None
     data_dir = Path(text("DATA_DIR", "var")).expanduser().resolve()
+    clock_start = _clock_start(env.get("CITYPASS_DEV_CLOCK_START", "").strip(), mode)
     try:
         notifications = load_notification_settings(env)
     except NotificationSettingsError as exc:
@@ -210,4 +213,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             token_ttl_seconds=integer("TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),
             dev_login=dev_login,
         ),
+        dev_clock_start=clock_start,
     )
+
+
+def _clock_start(raw: str, mode: str) -> datetime | None:
+    if not raw:
+        return None
+    if mode != "dev":
+        raise SettingsError("CITYPASS_DEV_CLOCK_START is only allowed with CITYPASS_ENV=dev")
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"CITYPASS_DEV_CLOCK_START must be an ISO time, not {raw!r}") from None
+    if at.tzinfo is None:
+        raise SettingsError("CITYPASS_DEV_CLOCK_START needs a UTC offset, such as 2026-12-07T07:59:40+08:00")
+    return at

@@ -18,6 +18,7 @@ class Role(StrEnum):
     OFFICER = "officer"  # department approver
     AUDITOR = "auditor"
     PARTNER = "partner"  # another city's platform (通办)
+    MANAGER = "manager"  # 大厅管理员: one hall's windows, slots and queue
     ADMIN = "admin"
 
 

@@ -130,12 +130,18 @@ def _topic(cls: type) -> str:
 
 
 def _learn(t: type) -> Callable[[Any], Any]:
-    """Build the encoder for an Enum or Struct class once, and remember it by exact type."""
+    """Build the encoder for an Enum, UUID subclass or Struct class once, and remember it by exact type."""
     if issubclass(t, Enum):
         enum_topic = _topic(t)
 
         def encode(v: Any) -> Any:
             return {"$enum": [enum_topic, _walk(v.value)]}
+
+    elif issubclass(t, UUID):
+        # asyncpg's own UUID subclass: the id of every aggregate loaded from the store is one,
+        # and a command that records another aggregate's id (a seat's appointment) passes it on.
+        def encode(v: Any) -> Any:
+            return {"$uuid": UUID(bytes=v.bytes)}
 
     elif issubclass(t, msgspec.Struct):
         struct_topic, fields = _topic(t), t.__struct_fields__

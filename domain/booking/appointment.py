@@ -73,6 +73,7 @@ class Appointment(Aggregate):
         booker: UUID
         visitor: Visitor
         expires_at: datetime
+        no_show_after: datetime  # the slot's end plus grace: not checked in by then is 爽约
         replaces: UUID | None
         case_id: UUID | None
 
@@ -126,6 +127,7 @@ class Appointment(Aggregate):
         booker: UUID,
         visitor: Visitor,
         expires_at: datetime,
+        no_show_after: datetime,
         replaces: UUID | None = None,
         case_id: UUID | None = None,
     ) -> Appointment:
@@ -145,6 +147,7 @@ class Appointment(Aggregate):
             booker=booker,
             visitor=visitor,
             expires_at=expires_at,
+            no_show_after=no_show_after,
             replaces=replaces,
             case_id=case_id,
         )
@@ -161,13 +164,15 @@ class Appointment(Aggregate):
         booker: UUID,
         visitor: Visitor,
         expires_at: datetime,
+        no_show_after: datetime,
         replaces: UUID | None,
         case_id: UUID | None,
     ) -> None:
         self.booked_by = actor
         self.hall, self.group, self.item_code = hall, group, item_code
         self.slot_id, self.slot, self.booker, self.visitor = slot_id, slot, booker, visitor
-        self.expires_at, self.replaces, self.case_id = expires_at, replaces, case_id
+        self.expires_at, self.no_show_after = expires_at, no_show_after
+        self.replaces, self.case_id = replaces, case_id
         self.state = AppointmentState.HELD
         self.replaced_by: UUID | None = None
         self.ticket: str | None = None

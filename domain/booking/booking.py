@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from domain.booking.appointment import Appointment, AppointmentState, Visitor
-from domain.booking.booker import Booker
+from domain.booking.booker import Booker, booker_id
 from domain.booking.errors import (
     CancelTooLateError,
     CheckInClosedError,
@@ -91,11 +91,13 @@ def hold(
         hall=hall.code,
         group=group,
         item_code=item_code,
-        slot_id=slot.id,
+        # Derived, not read off the loaded aggregates: their ids come back as the driver's own UUID type.
+        slot_id=this_slot,
         slot=time,
-        booker=booker.id,
+        booker=booker_id(person_key),
         visitor=visitor,
         expires_at=expires_at,
+        no_show_after=time.end + timedelta(minutes=config.rules.no_show_grace_minutes),
         replaces=None if replaces is None else replaces.id,
         case_id=case_id,
     )

@@ -408,3 +408,13 @@ def test_mapper_round_trips_a_snapshot() -> None:
     snapshot = mapper.to_domain_event(mapper.to_stored_event(Snapshot.take(case)))
 
     assert snapshot.mutate(None) == case
+
+
+def test_a_uuid_subclass_such_as_asyncpgs_is_written_as_a_plain_uuid() -> None:
+    # Aggregates loaded from the store carry asyncpg's UUID type as their id.
+    from asyncpg.pgproto.pgproto import UUID as DriverUUID
+
+    value = DriverUUID(str(ID))
+    transcoder = MsgspecTranscoder()
+    decoded = transcoder.decode(transcoder.encode({"id": value}))
+    assert decoded == {"id": ID} and type(decoded["id"]) is UUID

@@ -17,6 +17,16 @@ from projections.appointments import AppointmentView, DayView, HallView
 ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 Code = Annotated[str, Meta(pattern=r"^[0-9A-Za-z_-]{1,40}$")]
 RequestId = Annotated[str, Meta(min_length=1, max_length=100)]
+# Hall staff write times of day as on a notice board: 09:00 (seconds allowed but never needed).
+ClockTime = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", examples=["09:00"])]
+
+
+def _time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def _text(t: time) -> str:
+    return t.strftime("%H:%M") if not t.second else t.isoformat()
 
 
 class VisitorIn(ApiStruct):
@@ -138,14 +148,14 @@ class WindowIn(ApiStruct):
 
 
 class SessionIn(ApiStruct):
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
 
 class RulesIn(ApiStruct):
     slot_minutes: Annotated[int, Meta(ge=10, le=240)] = 30
     horizon_days: Annotated[int, Meta(ge=1, le=60)] = 5
-    release_at: time = time(8, 0)
+    release_at: ClockTime = "08:00"
     hold_minutes: Annotated[int, Meta(ge=1, le=60)] = 5
     cancel_cutoff_minutes: Annotated[int, Meta(ge=0, le=10080)] = 120
     per_hall_per_day: Annotated[int, Meta(ge=1, le=10)] = 1
@@ -186,8 +196,11 @@ class HallConfigIn(ApiStruct):
                 )
                 for g in self.groups
             ),
-            sessions=tuple(Session(start=s.start, end=s.end) for s in self.sessions),
-            rules=BookingRules(**{f: getattr(self.rules, f) for f in self.rules.__struct_fields__}),
+            sessions=tuple(Session(start=_time(s.start), end=_time(s.end)) for s in self.sessions),
+            rules=BookingRules(
+                **{f: getattr(self.rules, f) for f in self.rules.__struct_fields__ if f != "release_at"},
+                release_at=_time(self.rules.release_at),
+            ),
             location=None
             if self.location is None
             else GeoPoint(lat=self.location.lat, lon=self.location.lon),
@@ -211,7 +224,7 @@ class HallOut(ApiStruct):
     sessions: list[SessionIn]
     slot_minutes: int
     horizon_days: int
-    release_at: time
+    release_at: ClockTime
     hold_minutes: int
     cancel_cutoff_minutes: int
     closed_days: dict[date, str]
@@ -224,8 +237,8 @@ def hall_out(h: HallView, bookable: list[date]) -> HallOut:
         code=h.code, name=h.name, kind=h.kind, address=h.address,
         groups=[GroupOut(code=g.code, name=g.name, items=list(g.items), prefix=g.prefix, capacity=g.capacity)
                 for g in h.groups],
-        sessions=[SessionIn(start=s.start, end=s.end) for s in h.config.sessions],
-        slot_minutes=r.slot_minutes, horizon_days=r.horizon_days, release_at=r.release_at,
+        sessions=[SessionIn(start=_text(s.start), end=_text(s.end)) for s in h.config.sessions],
+        slot_minutes=r.slot_minutes, horizon_days=r.horizon_days, release_at=_text(r.release_at),
         hold_minutes=r.hold_minutes, cancel_cutoff_minutes=r.cancel_cutoff_minutes,
         closed_days=h.closed_days, bookable_days=bookable,
     )  # fmt: skip

@@ -21,6 +21,9 @@ from backend.cases.deadlines import CaseDeadlines, catalogue_times
 from backend.cases.problems import register_case_service_problems
 from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
+from backend.hall_queue.errors import register_queue_service_problems
+from backend.hall_queue.no_shows import QueueNoShows, queue_no_show_handlers
+from backend.hall_queue.service import HallQueueService
 from backend.materials import (
     MaterialCorruptedError,
     MaterialNotFoundError,
@@ -42,6 +45,7 @@ from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.notification_routes import my_notifications_router
 from miniapp_api.problems import ProblemMap
+from miniapp_api.queue_routes import queue_router, register_queue_problems
 from miniapp_api.services import catalogue_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
 from notifications.case_notices import catalogue_items
@@ -58,6 +62,8 @@ from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.event_counts import EventCounts
+from projections.hall_queue import HallQueueProjection
+from projections.hall_queue_reads import HallQueueQueries
 from projections.work_queue import WorkQueueProjection, WorkQueueQueries
 
 log = logging.getLogger(__name__)
@@ -77,7 +83,7 @@ def build_runtime(
     consumers, unless CITYPASS_NOTIFY_DISPATCHER=0 leaves it to `citypass dispatcher`.
     """
     if settings.dev_clock_start is not None:
-        start_clock_at(settings.dev_clock_start)
+        start_clock_at(settings.dev_clock_start, settings.dev_clock_anchor)
     if dispatcher is None:
         dispatcher = with_consumers and settings.notifications.dispatch_with_consumers
     if calendars is None:
@@ -107,12 +113,17 @@ def build_runtime(
             Inbox(items, calendars.recent),
             AppointmentProjection(),
             BookingTimers(),
+            HallQueueProjection(),
+            QueueNoShows(),
         ],
         timer_handlers={
             **deadline_handlers(
                 lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
             ),
             **booking_handlers(
+                build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
+            ),
+            **queue_no_show_handlers(
                 build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
             ),
         },
@@ -178,6 +189,8 @@ def problem_map() -> ProblemMap:
     problems.register(NotificationNotFoundError, 404, "notification-not-found", "No such notification")
     problems.register(NotificationNotDeadError, 409, "notification-not-dead", "Notification is not dead")
     register_booking_problems(problems)
+    register_queue_problems(problems)
+    register_queue_service_problems(problems)
     problems.register(AppointmentNotFoundError, 404, "appointment-not-found", "No such appointment")
     problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
     return problems
@@ -196,6 +209,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
     case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     appointments = AppointmentQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    hall_queue = HallQueueService(lambda: runtime.aggregates, clock=utc_now, bookings=bookings)
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
@@ -230,6 +244,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
             admin_notifications_router(OutboxAdmin(lambda: runtime.pool, utc_now)),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
             booking_router(bookings, appointments),
+            queue_router(hall_queue, HallQueueQueries(lambda: runtime.pool, utc_now)),
         ],
         problem_map=problem_map(),
         on_startup=[runtime.start, load_services],  # in this order: loading needs the store

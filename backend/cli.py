@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -135,6 +136,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(seed(replace(settings, http=replace(settings.http, host=host, port=port)), url))
     if args.no_consumers:
         os.environ["CITYPASS_CONSUMERS"] = "0"
+    if settings.dev_clock_start is not None:
+        # One anchor for every worker: each reads the same time, however late it starts.
+        os.environ.setdefault("CITYPASS_DEV_CLOCK_ANCHOR", repr(time.time()))
     log.info("serving on http://%s:%d (database %s)", host, port, settings.database.schema)
     Granian(
         target="backend.asgi:create",

@@ -36,10 +36,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC) + _clock_shift
 
 
-def start_clock_at(at: datetime) -> None:
-    """Make utc_now read `at` now and run on from it: dev only, to rehearse a morning's release."""
+def start_clock_at(at: datetime, anchor: float | None = None) -> None:
+    """Make utc_now read `at` at Unix time `anchor` (now by default) and run on from it.
+
+    Dev only, to rehearse a morning's release.
+    """
     global _clock_shift
-    _clock_shift = at - datetime.now(UTC)
+    _clock_shift = at - (datetime.now(UTC) if anchor is None else datetime.fromtimestamp(anchor, UTC))
 
 
 def plan_groups(spec: str, names: Sequence[str]) -> list[list[str]]:

@@ -100,6 +100,8 @@ class Settings:
     auth: AuthSettings = field(repr=False)
     # Dev only: the server's clock reads this at start and runs on from it (a rehearsal of 08:00).
     dev_clock_start: datetime | None = None
+    # When (Unix time) the clock read dev_clock_start: set once by `serve` for all its workers.
+    dev_clock_anchor: float | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -214,7 +216,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             dev_login=dev_login,
         ),
         dev_clock_start=clock_start,
+        dev_clock_anchor=_clock_anchor(env.get("CITYPASS_DEV_CLOCK_ANCHOR", "")),
     )
+
+
+def _clock_anchor(raw: str) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        raise SettingsError(f"CITYPASS_DEV_CLOCK_ANCHOR must be a Unix time, not {raw!r}") from None
 
 
 def _clock_start(raw: str, mode: str) -> datetime | None:

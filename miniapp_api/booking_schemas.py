@@ -131,10 +131,10 @@ def day_out(d: DayView) -> DayOut:
     )  # fmt: skip
 
 
-# Configuration, as a hall manager writes it.
+# Configuration, as a hall manager writes it: a misspelt rule is refused, never quietly ignored.
 
 
-class ItemGroupIn(ApiStruct):
+class ItemGroupIn(ApiStruct, forbid_unknown_fields=True):
     code: Code
     name: ShortText
     items: list[Code]
@@ -142,17 +142,17 @@ class ItemGroupIn(ApiStruct):
     capacity: Annotated[int, Meta(ge=1, le=1000)] | None = None
 
 
-class WindowIn(ApiStruct):
+class WindowIn(ApiStruct, forbid_unknown_fields=True):
     code: Code
     groups: list[Code]
 
 
-class SessionIn(ApiStruct):
+class SessionIn(ApiStruct, forbid_unknown_fields=True):
     start: ClockTime
     end: ClockTime
 
 
-class RulesIn(ApiStruct):
+class RulesIn(ApiStruct, forbid_unknown_fields=True):
     slot_minutes: Annotated[int, Meta(ge=10, le=240)] = 30
     horizon_days: Annotated[int, Meta(ge=1, le=60)] = 5
     release_at: ClockTime = "08:00"
@@ -169,12 +169,12 @@ class RulesIn(ApiStruct):
     checkin_radius_m: Annotated[int, Meta(ge=10, le=100000)] = 500
 
 
-class GeoPointIn(ApiStruct):
+class GeoPointIn(ApiStruct, forbid_unknown_fields=True):
     lat: Annotated[float, Meta(ge=-90, le=90)]
     lon: Annotated[float, Meta(ge=-180, le=180)]
 
 
-class HallConfigIn(ApiStruct):
+class HallConfigIn(ApiStruct, forbid_unknown_fields=True):
     name: ShortText
     kind: ShortText  # 行政服务中心, 市民之家, 便民服务中心
     address: ShortText

@@ -139,9 +139,11 @@ def test_refusals_are_clear_and_change_nothing(client: httpx.Client, hall: dict[
         403,
         "not-hall-manager",
     )
+    manager = login(client, "manager-smzj", "manager", hall=HALL)
+    misspelt = hall_config(slot_minute=15)
+    assert_problem(client.put(f"/api/v1/admin/halls/{HALL}", json=misspelt, headers=manager), 400, "validation")
     broken = hall_config()
     broken["windows"][0]["groups"] = ["Z"]
-    manager = login(client, "manager-smzj", "manager", hall=HALL)
     assert_problem(
         client.put(f"/api/v1/admin/halls/{HALL}", json=broken, headers=manager), 422, "hall-config-invalid"
     )

@@ -48,6 +48,7 @@ from miniapp_api.problems import ProblemMap
 from miniapp_api.queue_routes import queue_router, register_queue_problems
 from miniapp_api.services import catalogue_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
+from notifications.appointment_notices import AppointmentNotices
 from notifications.case_notices import catalogue_items
 from notifications.contacts import (
     Contacts,
@@ -100,6 +101,7 @@ def build_runtime(
                 settings.privacy.data_keys[0][1],
             )
         )
+    bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     runtime = Runtime(
         settings,
         url,
@@ -115,17 +117,14 @@ def build_runtime(
             BookingTimers(),
             HallQueueProjection(),
             QueueNoShows(),
+            AppointmentNotices(items, utc_now),
         ],
         timer_handlers={
             **deadline_handlers(
                 lambda: runtime.aggregates, utc_now, calendars.current, query_passwords(settings), catalogue
             ),
-            **booking_handlers(
-                build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
-            ),
-            **queue_no_show_handlers(
-                build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
-            ),
+            **booking_handlers(bookings),
+            **queue_no_show_handlers(bookings),
         },
         with_consumers=with_consumers,
         services=services,

@@ -120,7 +120,12 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=50)
     parser.add_argument("--seats", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="server processes (CITYPASS_WORKERS)")
-    parser.add_argument("--connections", type=int, default=100, help="the client's connections")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=50,
+        help="the client's connections, as a proxy in front would cap them",
+    )
     args = parser.parse_args()
     url = database_url()
     facts = machine_facts(url, ["litestar", "asyncpg", "eventsourcing", "granian"])

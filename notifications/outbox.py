@@ -58,18 +58,22 @@ class NotificationPolicy:
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
         notices = await CaseNotices.read(conn, f"case_notices{suffix}", envelopes, self.items, self.calendar)
-        oldest_news = self.clock() - self.cutoff
-        rows: list[tuple[Any, ...]] = []
+        intents: list[Intent] = []
         for envelope in envelopes:
             notice = notices.apply(envelope)
             if notice is None:
                 continue
             case_id, version = envelope.originator_id, envelope.originator_version
-            for intent in intents_for(notice, case_id, version, envelope.event):
-                rows.append(_row(intent, "pending" if intent.occurred_at >= oldest_news else "skipped"))
+            intents.extend(intents_for(notice, case_id, version, envelope.event))
         await notices.write(conn)
-        if rows:
-            await conn.executemany(_INSERT, rows)
+        await insert_intents(conn, intents, self.clock() - self.cutoff)
+
+
+async def insert_intents(conn: asyncpg.Connection, intents: Sequence[Intent], oldest_news: datetime) -> None:
+    """Into the outbox, once per key: 'pending', or 'skipped' when the news is older than `oldest_news`."""
+    rows = [_row(i, "pending" if i.occurred_at >= oldest_news else "skipped") for i in intents]
+    if rows:
+        await conn.executemany(_INSERT, rows)
 
 
 def _row(intent: Intent, state: str) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from msgspec.structs import replace
 
 from domain.case.values import Actor, Channel
+from domain.hall_queue.estimate import turn_is_near
 from domain.hall_queue.values import (
     AlreadyCheckedInError,
     InvalidCommandError,
@@ -110,6 +111,15 @@ class HallQueue(Aggregate):
 
     class WindowClosed(Event):
         window: str
+
+    class TurnNear(Event):
+        """A waiting ticket's line moved up to NEAR_TURN_AHEAD or fewer ahead: "your turn is near"."""
+
+        ticket: str
+        ahead: int
+        subject: str | None  # the account to tell; None for a kiosk ticket nobody follows online
+        name: PersonName | None
+        hall: str
 
     @staticmethod
     def create_id(hall: str, day: date) -> UUID:
@@ -210,8 +220,26 @@ class HallQueue(Aggregate):
         if not heads:
             raise NothingToCallError(f"nobody is waiting for window {window}")
         ticket = min(heads, key=call_key).ticket
+        # Only a call moves a line up: a check-in joins at the back (or, booked, ahead of walk-ins),
+        # a transfer joins at the front, and tickets in hand are not in any line.
+        before = self._aheads(spec.queues)
         self._called(ticket=ticket, window=window, calls=1, actor=actor, timestamp=at)
+        for waiting, now_ahead in self._aheads(spec.queues).items():
+            if turn_is_near(before[waiting], now_ahead):
+                near = self.tickets[waiting]
+                self._turn_near(
+                    ticket=waiting,
+                    ahead=now_ahead,
+                    subject=near.subject,
+                    name=near.name,
+                    hall=self.hall,
+                    actor=actor,
+                    timestamp=at,
+                )
         return ticket
+
+    def _aheads(self, queues: tuple[str, ...]) -> dict[str, int]:
+        return {t.ticket: n for queue in queues for n, t in enumerate(self.waiting(queue))}
 
     def recall(self, window: str, *, at: datetime, actor: Actor) -> TicketState:
         """Call the ticket in hand again; once it has had all its calls, record it missed instead."""
@@ -381,6 +409,19 @@ class HallQueue(Aggregate):
     @event(WindowClosed)
     def _window_closed(self, window: str, actor: Actor, timestamp: datetime) -> None:
         self.open_windows.discard(window)
+
+    @event(TurnNear)
+    def _turn_near(
+        self,
+        ticket: str,
+        ahead: int,
+        subject: str | None,
+        name: PersonName | None,
+        hall: str,
+        actor: Actor,
+        timestamp: datetime,
+    ) -> None:
+        pass  # a notice, not a change: the line is as the call left it
 
     # Queries, for the commands and for read models.
 

@@ -132,7 +132,10 @@ def test_walk_ins_take_tickets_are_called_served_and_missed(client: httpx.Client
     assert_problem(at_window(client, clerk, "W1", "call-next"), 409, "nobody-waiting")  # W1 serves A only
     assert_problem(at_window(client, clerk, "W1", "transfer", {"toQueue": "B"}), 409, "no-ticket-in-hand")
 
-    screen = screen_once(client, lambda s: [line["waiting"] for line in s["lines"]] == [0, 1])
+    # Wait for the miss too: the lines alone already looked like this before it.
+    screen = screen_once(
+        client, lambda s: [line["waiting"] for line in s["lines"]] == [0, 1] and not s["calls"]
+    )
     assert screen["calls"] == []
     line_b = screen["lines"][1]
     assert line_b["next"] == [{"ticket": "B001", "name": "张**", "booked": False}]

@@ -188,3 +188,36 @@ async def test_only_the_halls_manager_configures_it(service: BookingService) -> 
         await service.configure_hall(Actor(id="m2", role=Role.MANAGER, hall="YLQ"), "SMZJ", CONFIG)
     _, changed = await service.configure_hall(MANAGER, "SMZJ", CONFIG)
     assert not changed
+
+
+async def _no_items(codes: object) -> dict[str, None]:
+    return {}
+
+
+async def test_a_confirmed_booking_gets_a_reminder_a_day_ahead_and_a_cancelled_one_takes_it_back(
+    service: BookingService, clock: Clock, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    from notifications.appointment_notices import AppointmentNotices
+
+    kept, dropped = await hold(service, 1, at(WEDNESDAY, 9)), await hold(service, 2, at(WEDNESDAY, 10))
+    for n, made in ((1, kept), (2, dropped)):
+        await service.confirm(citizen(n), Channel.MINIAPP, made.id)
+    notices = AppointmentNotices(_no_items, clock)
+    await catch_up(pool, mapper, AppointmentProjection(), notices)
+    rows = {
+        r["recipient"]: r
+        for r in await pool.fetch(
+            "SELECT recipient, purpose, state, next_attempt_at, variables FROM notification_outbox"
+        )
+    }
+    reminder = rows["citizen-1"]
+    assert (reminder["purpose"], reminder["state"]) == ("appointment_reminder", "pending")
+    assert reminder["next_attempt_at"] == at(TUESDAY, 9)  # a day before the slot
+    assert '"appointment_time": "2026年12月9日 09:00"' in reminder["variables"]
+    assert (
+        '"hall": "市民之家"' in reminder["variables"] and '"applicant_name": "张*"' in reminder["variables"]
+    )
+    await service.cancel(citizen(2), Channel.MINIAPP, dropped.id, "有事")
+    await catch_up(pool, mapper, notices)
+    states = dict(await pool.fetch("SELECT recipient, state FROM notification_outbox"))
+    assert states == {"citizen-1": "pending", "citizen-2": "skipped"}

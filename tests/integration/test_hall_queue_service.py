@@ -239,6 +239,17 @@ async def test_only_the_halls_clerks_and_manager_work_its_windows(
     opened = await queue.open_window(MANAGER, HALL, "W1")
     assert (opened.window, opened.open, opened.changed) == ("W1", True, True)
     assert not (await queue.open_window(CLERK, HALL, "W1")).changed
+    # 转号: the clerk sends the visitor in hand to the head of line B, under the same number.
+    await queue.check_in(CLERK, Channel.KIOSK, hall=HALL, group="A")
+    await queue.call_next(CLERK, HALL, "W1")
+    moved = await queue.transfer(CLERK, HALL, "W1", "B")
+    assert (moved.ticket, moved.queue, moved.state, moved.ahead, moved.window) == (
+        "A001",
+        "B",
+        "waiting",
+        0,
+        None,
+    )
 
 
 async def test_a_booked_ticket_missed_at_the_window_becomes_a_no_show_through_the_log(

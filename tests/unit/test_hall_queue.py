@@ -627,3 +627,21 @@ def test_estimated_wait_uses_the_given_default_and_refuses_a_negative_count() ->
 )
 def test_the_turn_is_near_once_when_the_count_crosses_three(before: int, after: int, near: bool) -> None:
     assert turn_is_near(before, after) is near
+
+
+def test_a_call_that_moves_a_ticket_to_three_ahead_tells_it_once() -> None:
+    q = opened("1")
+    tickets = [
+        q.check_in("permits", at=at(1), actor=CITIZEN, channel=Channel.MINIAPP, subject=f"citizen-{n}")
+        for n in range(6)
+    ]
+    q.collect_events()
+    # P001 is called: P005 (index 4) now has 3 ahead (P002, P003, P004).
+    q.call_next("1", at=at(2), actor=CLERK)
+    near = [e for e in q.collect_events() if isinstance(e, HallQueue.TurnNear)]
+    assert [(e.ticket, e.ahead, e.subject) for e in near] == [(tickets[4], 3, "citizen-4")]
+    q.serve("1", at=at(3), actor=CLERK)
+    q.call_next("1", at=at(4), actor=CLERK)
+    # Next call: P006 crosses to 3 ahead; P005, already told, is not told again at 2.
+    near = [e for e in q.collect_events() if isinstance(e, HallQueue.TurnNear)]
+    assert [(e.ticket, e.ahead) for e in near] == [(tickets[5], 3)]

@@ -145,5 +145,8 @@ class AppointmentNotices:
     @staticmethod
     async def _hall_name(conn: asyncpg.Connection, code: str) -> str:
         """The hall's name from the booking read model; its code if that has not seen the hall yet."""
+        # Another consumer's view: it may not be installed yet on a fresh start.
+        if await conn.fetchval("SELECT to_regclass('booking_halls')") is None:
+            return code
         name = await conn.fetchval("SELECT config->>'name' FROM booking_halls WHERE code = $1", code)
         return str(name) if name else code

@@ -387,3 +387,27 @@ async def tickets(reads: HallQueueQueries, *numbers: str) -> list[Any]:
     found = [await reads.ticket(HALL, TUESDAY, n) for n in numbers]
     assert None not in found
     return found
+
+
+async def _no_items(codes: object) -> dict[str, None]:
+    return {}
+
+
+async def test_your_turn_is_near_reaches_the_outbox_for_the_citizen_three_ahead(
+    queue: HallQueueService, clock: Clock, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    from notifications.appointment_notices import AppointmentNotices
+
+    clock.now = at(TUESDAY, 8, 50)
+    for n in range(5):
+        await queue.check_in(citizen(n), Channel.MINIAPP, hall=HALL, group="A", location=HERE)
+    await queue.open_window(CLERK, HALL, "W1")
+    await queue.call_next(CLERK, HALL, "W1")  # A001 called: A005 has A002–A004 ahead
+    await catch_up(pool, mapper, AppointmentNotices(_no_items, clock))
+    rows = await pool.fetch("SELECT purpose, recipient, urgent, state, variables FROM notification_outbox")
+    assert [(r["purpose"], r["recipient"], r["urgent"], r["state"]) for r in rows] == [
+        ("turn_near", "citizen-4", True, "pending")
+    ]
+    assert (
+        '"ticket_number": "A005"' in rows[0]["variables"] and '"waiting_ahead": "3"' in rows[0]["variables"]
+    )

@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
-from backend.bootstrap import build_case_service, build_runtime, query_passwords
+from backend.bootstrap import build_booking_service, build_case_service, build_runtime, query_passwords
 from backend.calendars import CalendarService
 from backend.cases.access import Caller
 from backend.cases.deadline_facts import end_of
@@ -35,13 +35,15 @@ from backend.catalogue import CatalogueSource, load_catalogue, read_catalogue
 from backend.consumers.batch import process_batch
 from backend.consumers.generations import active_generation
 from backend.demo_cases import CITIZENS, CLERKS, HALLS, OFFICERS, STORIES, Citizen
+from backend.demo_halls import DEMO_HALLS
 from backend.materials import MaterialStore
 from backend.runtime import Runtime, utc_now
 from backend.settings import Settings
 from backend.timers import TimerHandler
 from domain.calendar import WorkingCalendar
 from domain.calendar_deadline import deadline
-from domain.case import Applicant, Case, CaseStatus, JsonValue, UploadedFile
+from domain.case import Actor, Applicant, Case, CaseStatus, JsonValue, UploadedFile
+from domain.case import Role as ActorRole
 from domain.case.checks import BEIJING
 from domain.case.tasks import STEPS
 from domain.catalogue import BundleSpec, ServiceItemSpec
@@ -199,6 +201,10 @@ class Seeder:
         return self.files.put(_pdf(f"citypass demo material: {label}"), "application/pdf").sha256
 
 
+# The demo's set-up is the system's act; the halls' own managers (manager-smzj …) change it later.
+HALL_SETUP = Actor(id="system:demo", role=ActorRole.SYSTEM, name="演示数据")
+
+
 async def seed(settings: Settings, url: str, *, now: datetime | None = None) -> list[DemoCase]:
     """Seed the demo cases (a rerun appends nothing), then log who to log in as."""
     calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
@@ -217,6 +223,9 @@ async def seed(settings: Settings, url: str, *, now: datetime | None = None) -> 
         head = await runtime.recorder.max_notification_id() or 0
         for story in STORIES:
             await story(seeder)
+        bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, clock)
+        for code, config in DEMO_HALLS.items():  # unchanged on a rerun: nothing appended
+            await bookings.configure_hall(HALL_SETUP, code, config)
         appended = (await runtime.recorder.max_notification_id() or 0) - head
         cases = [await service.aggregates.get(c.id) for c in seeder.cases]
         log.info("%s", _summary(settings, catalogue, seeder.cases, cases, appended))
@@ -250,6 +259,7 @@ def _summary(
         "Log in as any of these with POST /api/v1/auth/dev-login (the body names the identity):",
         *(f"  citizen  {c.subject:<22} {mine[c.subject]} cases" for c in CITIZENS),
         *(f"  clerk    {c.subject:<22} hall {c.hall} {HALLS[c.hall or '']}" for c in CLERKS),
+        *(f"  manager  manager-{code.lower():<14} hall {code} (bookings and queue)" for code in DEMO_HALLS),
         *(
             f"  officer  {o.subject:<22} department {o.department} {departments[o.department or '']}"
             for o in OFFICERS

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify bench-booking clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citypass needs Python 3.11 or newer"'
@@ -43,6 +43,9 @@ bench-api: install
 
 bench-notify: install
 	$(BIN)/python bench/notify.py
+
+bench-booking: install
+	$(BIN)/python bench/booking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from icalendar import Alarm, Calendar, Event
 
@@ -26,8 +26,9 @@ def appointment_ics(appointment: Appointment, hall: HallView, *, stamp: datetime
     event = Event()
     event.add("uid", f"{appointment.id}@citypass")
     event.add("dtstamp", stamp)
-    event.add("dtstart", appointment.slot.start)
-    event.add("dtend", appointment.slot.end)
+    # In UTC: a fixed +08:00 offset would need a VTIMEZONE of our own, which calendars read unevenly.
+    event.add("dtstart", appointment.slot.start.astimezone(UTC))
+    event.add("dtend", appointment.slot.end.astimezone(UTC))
     event.add("summary", f"政务服务预约：{what}")
     event.add("location", f"{hall.name}（{hall.address}）")
     lines = [

@@ -15,17 +15,14 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import random
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from backend.store.aggregates import AggregateStore
-from backend.store.errors import AggregateNotFoundError, ConcurrencyError
+from backend.store.retries import KeyedLocks, retry_on_conflict
 from domain.booking import (
     Appointment,
     Booker,
@@ -46,10 +43,6 @@ from domain.case import Actor, Channel, Role
 from domain.personal import IdNumber
 
 log = logging.getLogger(__name__)
-
-R = TypeVar("R")
-# A rush on one slot retries a conflicting hold; each retry sees at least one seat fewer.
-RETRIES = 30
 
 
 class AppointmentNotFoundError(LookupError):
@@ -81,7 +74,7 @@ class BookingService:
     ) -> None:
         self._aggregates = aggregates
         self.calendar, self.clock, self.person_key = calendar, clock, person_key
-        self._slot_locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._slot_locks = KeyedLocks()
 
     @property
     def aggregates(self) -> AggregateStore:
@@ -96,7 +89,7 @@ class BookingService:
         now = self.clock()
 
         async def run() -> tuple[Hall, bool]:
-            hall = await self._maybe(hall_id(code))
+            hall = await self.aggregates.find(hall_id(code))
             if hall is None:
                 hall = Hall.register(code, config, by=actor.id, at=now)
                 changed = True
@@ -105,7 +98,7 @@ class BookingService:
             await self.aggregates.save(hall)
             return hall, changed
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def close_day(
         self, actor: Actor, code: str, day: date, reason: str, *, reopen: bool = False
@@ -121,10 +114,10 @@ class BookingService:
             await self.aggregates.save(hall)
             return hall
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def hall(self, code: str) -> Hall:
-        hall = await self._maybe(hall_id(code))
+        hall = await self.aggregates.find(hall_id(code))
         if not isinstance(hall, Hall):
             raise UnknownHallError(f"no hall {code}")
         return hall
@@ -160,9 +153,9 @@ class BookingService:
 
         async def run() -> Appointment:
             made, current, booker, old = await asyncio.gather(
-                self._maybe(appointment_id),
-                self._maybe(slot),
-                self._maybe(booker_id(key)),
+                self.aggregates.find(appointment_id),
+                self.aggregates.find(slot),
+                self.aggregates.find(booker_id(key)),
                 self.appointment(replaces) if replaces is not None else _none(),
             )
             if isinstance(made, Appointment):
@@ -187,8 +180,8 @@ class BookingService:
             await self.aggregates.save(appointment, taken, booker)
             return appointment
 
-        async with self._slot_lock(slot):
-            return await self._retrying(run)
+        async with self._slot_locks(slot):
+            return await retry_on_conflict(run)
 
     async def confirm(self, actor: Actor, channel: Channel, appointment_id: UUID) -> Appointment:
         async def run() -> Appointment:
@@ -204,7 +197,7 @@ class BookingService:
                 await self._save(appointment, slot, booker, *(replaced or ()))
             return appointment
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def cancel(
         self, actor: Actor, channel: Channel, appointment_id: UUID, reason: str = ""
@@ -220,7 +213,7 @@ class BookingService:
                 await self._save(appointment, slot, booker)
             return appointment
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def expire(self, appointment_id: UUID) -> bool:
         """The hold timer; False when the hold was confirmed, cancelled or expired already."""
@@ -233,7 +226,7 @@ class BookingService:
             await self._save(appointment, slot, booker)
             return True
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def no_show(self, appointment_id: UUID, how: str) -> bool:
         """爽约: the slot ended before a check-in (the timer), or the ticket was missed at the window."""
@@ -247,10 +240,10 @@ class BookingService:
             await self._save(appointment, booker)
             return True
 
-        return await self._retrying(run)
+        return await retry_on_conflict(run)
 
     async def appointment(self, appointment_id: UUID) -> Appointment:
-        found = await self._maybe(appointment_id)
+        found = await self.aggregates.find(appointment_id)
         if not isinstance(found, Appointment):
             raise AppointmentNotFoundError(f"no appointment {appointment_id}")
         return found
@@ -261,31 +254,8 @@ class BookingService:
         )
         return slot, booker
 
-    async def _maybe(self, aggregate_id: UUID) -> Any:
-        try:
-            return await self.aggregates.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
     async def _save(self, *aggregates: Aggregate) -> None:
         await self.aggregates.save(*aggregates)
-
-    async def _retrying(self, run: Callable[[], Awaitable[R]]) -> R:
-        for attempt in range(RETRIES + 1):
-            try:
-                return await run()
-            except ConcurrencyError:
-                if attempt == RETRIES:
-                    raise
-                # Jittered, so that processes colliding on one slot do not collide again in step.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise AssertionError("unreachable")
-
-    def _slot_lock(self, slot: UUID) -> asyncio.Lock:
-        lock = self._slot_locks.get(slot)
-        if lock is None:
-            lock = self._slot_locks[slot] = asyncio.Lock()
-        return lock
 
 
 async def _none() -> None:

@@ -12,12 +12,9 @@ processes the store's version check decides, and the loser retries.
 
 from __future__ import annotations
 
-import asyncio
-import random
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -26,7 +23,7 @@ from backend.booking.service import BookingService
 from backend.cases.access import CaseNotFoundError, NotYourCaseError
 from backend.hall_queue.errors import AppointmentElsewhereError, LocationRequiredError, NotHallStaffError
 from backend.store.aggregates import AggregateStore
-from backend.store.errors import AggregateNotFoundError, ConcurrencyError
+from backend.store.retries import KeyedLocks, retry_on_conflict
 from domain.booking import Appointment, GeoPoint, HallConfig, TooFarFromHallError
 from domain.booking import booking as ops
 from domain.booking.schedule import distance_m
@@ -37,7 +34,6 @@ from domain.personal import PersonName
 from projections.hall_queue_reads import TicketStatus, WindowStatus, ticket_status, window_status
 
 R = TypeVar("R")
-RETRIES = 30
 TRIP_PURPOSE = "取号"
 _OWN = (Role.CITIZEN, Role.AGENT)  # who acts for themselves, and so only with their own case
 
@@ -51,7 +47,7 @@ class HallQueueService:
         bookings: BookingService,
     ) -> None:
         self._aggregates, self.clock, self.bookings = aggregates, clock, bookings
-        self._locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
 
     @property
     def aggregates(self) -> AggregateStore:
@@ -171,7 +167,7 @@ class HallQueueService:
     async def today(self, hall: str) -> HallQueue | None:
         """The hall's queue of today as the store has it; None before the day's first command."""
         day = self.clock().astimezone(BEIJING).date()
-        queue = await self._maybe(hall_queue_id(hall, day))
+        queue = await self.aggregates.find(hall_queue_id(hall, day))
         return queue if isinstance(queue, HallQueue) else None
 
     async def _at_window(self, actor: Actor, hall: str, command: Callable[[HallQueue, datetime], R]) -> R:
@@ -192,7 +188,7 @@ class HallQueueService:
     ) -> HallQueue:
         """Today's queue; on the day's first command, opened (not yet saved) from the hall's configuration."""
         day = now.astimezone(BEIJING).date()
-        queue = await self._maybe(hall_queue_id(hall, day))
+        queue = await self.aggregates.find(hall_queue_id(hall, day))
         if isinstance(queue, HallQueue):
             return queue
         if config is None:
@@ -209,34 +205,17 @@ class HallQueueService:
         )
 
     async def _case(self, case_id: UUID, actor: Actor) -> Case:
-        case = await self._maybe(case_id)
+        case = await self.aggregates.find(case_id)
         if not isinstance(case, Case):
             raise CaseNotFoundError(f"no case {case_id}")
         if actor.role in _OWN and case.submitted_by.id != actor.id:
             raise NotYourCaseError("a visitor checks in only with a case of their own")
         return case
 
-    async def _maybe(self, aggregate_id: UUID) -> Any:
-        try:
-            return await self.aggregates.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
     async def _command(self, hall: str, run: Callable[[], Awaitable[R]]) -> R:
-        key = hall_queue_id(hall, self.clock().astimezone(BEIJING).date())
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            for attempt in range(RETRIES + 1):
-                try:
-                    return await run()
-                except ConcurrencyError:
-                    if attempt == RETRIES:
-                        raise
-                    # Jittered, so that processes colliding on one hall do not collide again in step.
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise AssertionError("unreachable")
+        # The day's queue takes every command of the hall: one at a time here, the store between processes.
+        async with self._locks(hall_queue_id(hall, self.clock().astimezone(BEIJING).date())):
+            return await retry_on_conflict(run)
 
 
 def _staff_of(actor: Actor, hall: str) -> None:

@@ -48,6 +48,13 @@ class AggregateStore:
             raise AggregateNotFoundError(f"no aggregate {aggregate_id}")
         return aggregate
 
+    async def find(self, aggregate_id: UUID) -> Any:
+        """The aggregate, or None if it has no events yet."""
+        try:
+            return await self.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
     def _restore(self, snapshot: StoredEvent) -> Any:
         """The aggregate a snapshot holds, or None if its class has changed shape since it was taken.
 

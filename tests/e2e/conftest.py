@@ -91,6 +91,18 @@ def stop_server(server: LiveServer) -> None:
     signal_server(server, signal.SIGKILL)  # a worker that outlived its main process
 
 
+@contextlib.contextmanager
+def server_at(tmp: Path, clock_start: str, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """A server of its own schema whose clock reads `clock_start` as it starts (CITYPASS_DEV_CLOCK_START)."""
+    schema = new_schema_name()
+    server = start_server(tmp, schema, {"CITYPASS_DEV_CLOCK_START": clock_start, **(extra_env or {})})
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        drop_schema_sync(schema)
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     schema = new_schema_name()

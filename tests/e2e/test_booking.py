@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dbutil import drop_schema_sync, new_schema_name
 from tests.e2e.booking_support import FOOD, KAIBAN, hall_config, visitor
 from tests.e2e.case_journey_support import assert_problem, login, ok, wait_for
-from tests.e2e.conftest import LiveServer, start_server, stop_server
+from tests.e2e.conftest import LiveServer, server_at
 
 pytestmark = pytest.mark.e2e
 
@@ -29,15 +28,8 @@ FIVE_PAST = datetime.fromisoformat("2026-12-07T09:05:00+08:00")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    schema = new_schema_name()
-    live = start_server(
-        tmp_path_factory.mktemp("booking"), schema, {"CITYPASS_DEV_CLOCK_START": "2026-12-07T09:00:00+08:00"}
-    )
-    try:
+    with server_at(tmp_path_factory.mktemp("booking"), "2026-12-07T09:00:00+08:00") as live:
         yield live
-    finally:
-        stop_server(live)
-        drop_schema_sync(schema)
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.dbutil import database_url, drop_schema_sync, new_schema_name
+from tests.dbutil import database_url
 from tests.e2e.booking_support import FOOD, hall_config, seats_in_the_read_model, seats_in_the_store, visitor
-from tests.e2e.conftest import LiveServer, start_server, stop_server
+from tests.e2e.conftest import LiveServer, server_at
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +31,10 @@ SESSIONS = [("08:30", "12:00"), ("13:00", "18:00"), ("18:30", "22:30")]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    schema = new_schema_name()
-    live = start_server(
-        tmp_path_factory.mktemp("rush"),
-        schema,
-        {"CITYPASS_DEV_CLOCK_START": "2026-12-07T07:59:30+08:00", "CITYPASS_WORKERS": "2"},
-    )
-    try:
+    with server_at(
+        tmp_path_factory.mktemp("rush"), "2026-12-07T07:59:30+08:00", {"CITYPASS_WORKERS": "2"}
+    ) as live:
         yield live
-    finally:
-        stop_server(live)
-        drop_schema_sync(schema)
 
 
 async def _login(client: httpx.AsyncClient, subject: str, role: str, **scope: str) -> dict[str, str]:

@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dbutil import drop_schema_sync, new_schema_name
 from tests.e2e.case_journey_support import KAIBAN, ZHANG, Headers, assert_problem, login, ok, wait_for
-from tests.e2e.conftest import LiveServer, start_server, stop_server
+from tests.e2e.conftest import LiveServer, server_at
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +29,8 @@ FAR = {"lat": 28.2382, "lon": 112.9388}  # about 1.1 km
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    schema = new_schema_name()
-    live = start_server(
-        tmp_path_factory.mktemp("hall-queue"), schema, {"CITYPASS_DEV_CLOCK_START": f"{DAY}T08:50:00+08:00"}
-    )
-    try:
+    with server_at(tmp_path_factory.mktemp("hall-queue"), f"{DAY}T08:50:00+08:00") as live:
         yield live
-    finally:
-        stop_server(live)
-        drop_schema_sync(schema)
 
 
 @pytest.fixture(scope="module")

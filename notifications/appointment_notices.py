@@ -3,18 +3,20 @@
 The reminder is written when the booking is confirmed, due a day before the slot
 (or at once, for a slot less than a day away), and the dispatcher sends it when due,
 deferring it past quiet hours like any non-urgent notice. A booking cancelled,
-rescheduled, expired or missed before then takes its pending reminder back. "Your
-turn is near" follows the queue's `TurnNear` event at once and is urgent: it is only
-worth anything now.
+rescheduled, expired or missed before then takes its reminder back. "Your turn is
+near" follows the queue's `TurnNear` event at once and is urgent: it is only worth
+anything now.
 
-The consumer keeps what the reminder says (whose booking, which item, where, when,
-the masked name) from the hold, in a table of its own. Like the case policy, it
-writes the outbox with ON CONFLICT (key) DO NOTHING and marks old news 'skipped'.
+`AppointmentNoticeState` is the policy over a table of what each reminder says (whose
+booking, which item, where, when, the masked name), kept from the hold. Two consumers
+use it, each with a table of its own, as the case notices are used: the outbox's
+(`AppointmentNotices`) and the inbox's (notifications.inbox).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,95 +32,75 @@ from notifications.outbox import DEFAULT_CUTOFF, insert_intents
 from notifications.policy import moment
 
 REMIND_BEFORE = timedelta(days=1)
-_TAKE_BACK = "UPDATE notification_outbox SET state = 'skipped' WHERE key = $1 AND state = 'pending'"
 _ENDED = (Appointment.Cancelled, Appointment.Expired, Appointment.Rescheduled, Appointment.NoShow)
 APPOINTMENT_NOTICE_TOPICS = frozenset(
     get_topic(cls) for cls in (Appointment.Held, Appointment.Confirmed, *_ENDED, HallQueue.TurnNear)
 )
+_TAKE_BACK = "UPDATE notification_outbox SET state = 'skipped' WHERE key = $1 AND state = 'pending'"
 
 
-class AppointmentNotices:
-    """Consumer of appointment and queue events (the runner's Consumer protocol, by shape)."""
-
-    name: str = "appointment_notices"
-    topics: frozenset[str] | None = APPOINTMENT_NOTICE_TOPICS
-    tables: Sequence[str] = ("appointment_notices",)
-
-    def __init__(
-        self, items: ItemLookup, clock: Callable[[], datetime], *, cutoff: timedelta = DEFAULT_CUTOFF
-    ):
-        self.items, self.clock, self.cutoff = items, clock, cutoff
-
-    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
-        await conn.execute(
-            f"""
-            CREATE TABLE IF NOT EXISTS appointment_notices{suffix} (
-                appointment_id uuid PRIMARY KEY,
-                subject        text NOT NULL,
-                item_code      text NOT NULL,
-                hall           text NOT NULL,
-                start_at       timestamptz NOT NULL,
-                name           text NOT NULL,   -- masked: 张*
-                reminder_key   text             -- the pending reminder's outbox key, once confirmed
-            )
-            """
+async def create_appointment_notice_table(conn: asyncpg.Connection, table: str) -> None:
+    await conn.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {table} (
+            appointment_id uuid PRIMARY KEY,
+            subject        text NOT NULL,
+            item_code      text NOT NULL,
+            hall           text NOT NULL,
+            start_at       timestamptz NOT NULL,
+            name           text NOT NULL,   -- masked: 张*
+            reminder_key   text             -- the reminder's key, once confirmed
         )
+        """
+    )
 
-    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
-        table = f"appointment_notices{suffix}"
-        oldest_news = self.clock() - self.cutoff
-        intents: list[Intent] = []
+
+@dataclass
+class Outcome:
+    """What a batch of events says: intents to give, and reminders to take back (key, when)."""
+
+    intents: list[Intent] = field(default_factory=list)
+    taken_back: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+class AppointmentNoticeState:
+    def __init__(self, table: str, items: ItemLookup) -> None:
+        self.table, self.items = table, items
+
+    async def apply(self, conn: asyncpg.Connection, envelopes: Sequence[Any]) -> Outcome:
+        outcome = Outcome()
         for envelope in envelopes:
             event, origin = envelope.event, envelope.originator_id
             match event:
                 case Appointment.Held():
                     await conn.execute(
-                        f"INSERT INTO {table} VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING",
+                        f"INSERT INTO {self.table} VALUES ($1, $2, $3, $4, $5, $6, NULL) "
+                        "ON CONFLICT DO NOTHING",
                         origin, event.actor.id, event.item_code, event.hall, event.slot.start,
                         mask(event.visitor.name),
                     )  # fmt: skip
                 case Appointment.Confirmed():
-                    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE appointment_id = $1", origin)
+                    row = await conn.fetchrow(f"SELECT * FROM {self.table} WHERE appointment_id = $1", origin)
                     if row is None:
                         continue
                     reminder = await self._reminder(conn, row, (origin, envelope.originator_version), event)
-                    intents.append(reminder)
+                    outcome.intents.append(reminder)
                     await conn.execute(
-                        f"UPDATE {table} SET reminder_key = $2 WHERE appointment_id = $1",
+                        f"UPDATE {self.table} SET reminder_key = $2 WHERE appointment_id = $1",
                         origin,
                         reminder.key,
                     )
                 case _ if isinstance(event, _ENDED):
                     key = await conn.fetchval(
-                        f"SELECT reminder_key FROM {table} WHERE appointment_id = $1", origin
+                        f"SELECT reminder_key FROM {self.table} WHERE appointment_id = $1", origin
                     )
                     if key is not None:
-                        # Taken back while still waiting; one already sent stays sent.
-                        await conn.execute(
-                            _TAKE_BACK,
-                            key,
-                        )
+                        outcome.taken_back.append((key, event.timestamp))
                 case HallQueue.TurnNear() if event.subject is not None:
-                    recipient = Recipient.citizen(event.subject)
-                    intents.append(
-                        Intent(
-                            key=intent_key(
-                                (origin, envelope.originator_version), recipient, Purpose.TURN_NEAR
-                            ),
-                            purpose=Purpose.TURN_NEAR,
-                            recipient=recipient,
-                            variables={
-                                "applicant_name": mask(event.name) if event.name is not None else "您",
-                                "hall": await self._hall_name(conn, event.hall),
-                                "ticket_number": event.ticket,
-                                "waiting_ahead": str(event.ahead),
-                            },
-                            urgent=True,
-                            occurred_at=event.timestamp,
-                            case_id=None,
-                        )
+                    outcome.intents.append(
+                        await self._turn_near(conn, event, (origin, envelope.originator_version))
                     )
-        await insert_intents(conn, intents, oldest_news)
+        return outcome
 
     async def _reminder(
         self, conn: asyncpg.Connection, row: asyncpg.Record, position: tuple[Any, int], event: Any
@@ -133,20 +115,62 @@ class AppointmentNotices:
             variables={
                 "applicant_name": row["name"],
                 "item_name": facts.name if facts is not None else row["item_code"],
-                "hall": await self._hall_name(conn, row["hall"]),
+                "hall": await _hall_name(conn, row["hall"]),
                 "appointment_time": moment(start),
             },
             urgent=False,
-            # Due a day ahead; the outbox sends nothing before an intent's time.
+            # Due a day ahead: the outbox sends nothing, and the inbox shows nothing, before an intent's time.
             occurred_at=max(start - REMIND_BEFORE, event.timestamp),
             case_id=None,
         )
 
     @staticmethod
-    async def _hall_name(conn: asyncpg.Connection, code: str) -> str:
-        """The hall's name from the booking read model; its code if that has not seen the hall yet."""
-        # Another consumer's view: it may not be installed yet on a fresh start.
-        if await conn.fetchval("SELECT to_regclass('booking_halls')") is None:
-            return code
-        name = await conn.fetchval("SELECT config->>'name' FROM booking_halls WHERE code = $1", code)
-        return str(name) if name else code
+    async def _turn_near(conn: asyncpg.Connection, event: Any, position: tuple[Any, int]) -> Intent:
+        recipient = Recipient.citizen(event.subject)
+        return Intent(
+            key=intent_key(position, recipient, Purpose.TURN_NEAR),
+            purpose=Purpose.TURN_NEAR,
+            recipient=recipient,
+            variables={
+                "applicant_name": mask(event.name) if event.name is not None else "您",
+                "hall": await _hall_name(conn, event.hall),
+                "ticket_number": event.ticket,
+                "waiting_ahead": str(event.ahead),
+            },
+            urgent=True,
+            occurred_at=event.timestamp,
+            case_id=None,
+        )
+
+
+async def _hall_name(conn: asyncpg.Connection, code: str) -> str:
+    """The hall's name from the booking read model; its code if that has not seen the hall yet."""
+    # Another consumer's view: it may not be installed yet on a fresh start.
+    if await conn.fetchval("SELECT to_regclass('booking_halls')") is None:
+        return code
+    name = await conn.fetchval("SELECT config->>'name' FROM booking_halls WHERE code = $1", code)
+    return str(name) if name else code
+
+
+class AppointmentNotices:
+    """Consumer of appointment and queue events into the outbox (the runner's Consumer protocol, by shape)."""
+
+    name: str = "appointment_notices"
+    topics: frozenset[str] | None = APPOINTMENT_NOTICE_TOPICS
+    tables: Sequence[str] = ("appointment_notices",)
+
+    def __init__(
+        self, items: ItemLookup, clock: Callable[[], datetime], *, cutoff: timedelta = DEFAULT_CUTOFF
+    ) -> None:
+        self.items, self.clock, self.cutoff = items, clock, cutoff
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        await create_appointment_notice_table(conn, f"appointment_notices{suffix}")
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        outcome = await AppointmentNoticeState(f"appointment_notices{suffix}", self.items).apply(
+            conn, envelopes
+        )
+        await insert_intents(conn, outcome.intents, self.clock() - self.cutoff)
+        for key, _ in outcome.taken_back:
+            await conn.execute(_TAKE_BACK, key)  # one already sent stays sent

@@ -17,6 +17,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from notifications.appointment_notices import (
+    APPOINTMENT_NOTICE_TOPICS,
+    AppointmentNoticeState,
+    create_appointment_notice_table,
+)
 from notifications.case_notices import CalendarSource, CaseNotices, ItemLookup, create_notice_table
 from notifications.intents import RecipientKind
 from notifications.policy import intents_for
@@ -26,12 +31,13 @@ from projections.catalogue import PoolSource
 
 
 class Inbox:
-    """Consumer of every case event (the runner's Consumer protocol, by shape)."""
+    """Consumer of every case event and the appointment notices (the runner's Consumer protocol, by shape)."""
 
     name: str = "inbox"
-    topics: frozenset[str] | None = CASE_TOPICS
-    tables: Sequence[str] = ("inbox", "inbox_case_notices")
-    schema_version = 3  # 2: inbox_case_notices keeps the deadline's facts; 3: and the extension's reason
+    topics: frozenset[str] | None = CASE_TOPICS | APPOINTMENT_NOTICE_TOPICS
+    tables: Sequence[str] = ("inbox", "inbox_case_notices", "inbox_appointment_notices")
+    # 2: inbox_case_notices keeps the deadline's facts; 3: and the extension's reason; 4: appointments
+    schema_version = 4
 
     def __init__(self, items: ItemLookup, calendar: CalendarSource | None = None) -> None:
         self.items, self.calendar = items, calendar
@@ -53,8 +59,13 @@ class Inbox:
             """
         )
         await create_notice_table(conn, f"inbox_case_notices{suffix}")
+        await create_appointment_notice_table(conn, f"inbox_appointment_notices{suffix}")
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        booking = [e for e in envelopes if e.topic in APPOINTMENT_NOTICE_TOPICS]
+        if booking:
+            await self._appointments(conn, booking, suffix)
+            envelopes = [e for e in envelopes if e.topic not in APPOINTMENT_NOTICE_TOPICS]
         notices = await CaseNotices.read(
             conn, f"inbox_case_notices{suffix}", envelopes, self.items, self.calendar
         )
@@ -87,6 +98,26 @@ class Inbox:
                 rows,
             )
 
+    async def _appointments(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        state = AppointmentNoticeState(f"inbox_appointment_notices{suffix}", self.items)
+        outcome = await state.apply(conn, envelopes)
+        rows = []
+        for intent in outcome.intents:
+            shown = render(intent, "inbox")
+            rows.append(
+                (intent.key, intent.recipient.address, intent.purpose.value, shown.title, shown.body, None,
+                 intent.occurred_at)
+            )  # fmt: skip
+        if rows:
+            await conn.executemany(
+                f"INSERT INTO inbox{suffix} (key, subject, purpose, title, body, case_id, occurred_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+                rows,
+            )
+        for key, at in outcome.taken_back:
+            # A reminder not yet due when its booking ended is never shown; one already shown stays.
+            await conn.execute(f"DELETE FROM inbox{suffix} WHERE key = $1 AND occurred_at > $2", key, at)
+
 
 # The query side.
 
@@ -110,13 +141,15 @@ class InboxPage(msgspec.Struct, frozen=True, kw_only=True):
 _ENTRIES = (
     "SELECT i.key, i.purpose, i.title, i.body, i.case_id, i.occurred_at, r.read_at FROM inbox i "
     "LEFT JOIN inbox_reads r ON r.subject = i.subject AND r.key = i.key WHERE i.subject = $1 "
+    # A reminder is written when its booking is confirmed, and shown from its due time.
+    "AND i.occurred_at <= $4 "
     # Paging by the last entry seen: (time, key) orders entries of one moment too.
     "AND ($2::text IS NULL OR (i.occurred_at, i.key) < "
     "(SELECT b.occurred_at, b.key FROM inbox b WHERE b.subject = $1 AND b.key = $2)) "
     "ORDER BY i.occurred_at DESC, i.key DESC LIMIT $3"
 )
 _UNREAD = (
-    "SELECT count(*) FROM inbox i WHERE i.subject = $1 "
+    "SELECT count(*) FROM inbox i WHERE i.subject = $1 AND i.occurred_at <= $2 "
     "AND NOT EXISTS (SELECT 1 FROM inbox_reads r WHERE r.subject = $1 AND r.key = i.key)"
 )
 
@@ -132,15 +165,16 @@ class InboxQueries:
     async def list(self, subject: str, limit: int = 20, before: str | None = None) -> InboxPage:
         """The subject's entries, newest first, after the entry keyed `before` when given."""
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            rows = await conn.fetch(_ENTRIES, subject, before, limit + 1)
-            unread = await conn.fetchval(_UNREAD, subject)
+            now = self.clock()
+            rows = await conn.fetch(_ENTRIES, subject, before, limit + 1, now)
+            unread = await conn.fetchval(_UNREAD, subject, now)
         items = [InboxEntry(**dict(r)) for r in rows[:limit]]
         more = len(rows) > limit
         return InboxPage(items=items, unread=unread, next_before=items[-1].key if more else None)
 
     async def unread(self, subject: str) -> int:
         """How many of the subject's entries are unread."""
-        count: int = await self.pool.fetchval(_UNREAD, subject)
+        count: int = await self.pool.fetchval(_UNREAD, subject, self.clock())
         return count
 
     async def mark_read(self, subject: str, keys: Collection[str]) -> int:

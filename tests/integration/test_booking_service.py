@@ -221,3 +221,25 @@ async def test_a_confirmed_booking_gets_a_reminder_a_day_ahead_and_a_cancelled_o
     await catch_up(pool, mapper, notices)
     states = dict(await pool.fetch("SELECT recipient, state FROM notification_outbox"))
     assert states == {"citizen-1": "pending", "citizen-2": "skipped"}
+
+
+async def test_the_inbox_shows_a_reminder_from_its_due_time_and_never_one_taken_back_before(
+    service: BookingService, clock: Clock, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    from notifications.inbox import Inbox, InboxQueries
+
+    kept, dropped = await hold(service, 1, at(WEDNESDAY, 9)), await hold(service, 1 + 100, at(WEDNESDAY, 10))
+    await service.confirm(citizen(1), Channel.MINIAPP, kept.id)
+    await service.confirm(citizen(101), Channel.MINIAPP, dropped.id)
+    await service.cancel(citizen(101), Channel.MINIAPP, dropped.id)
+    inbox = Inbox(_no_items)
+    await catch_up(pool, mapper, AppointmentProjection(), inbox)
+    reads = InboxQueries(pool, clock)
+    assert (await reads.list("citizen-1")).items == [] and await reads.unread("citizen-1") == 0
+    clock.now = at(TUESDAY, 9)  # a day before the slot
+    page = await reads.list("citizen-1")
+    assert [(e.purpose, e.title) for e in page.items] == [
+        ("appointment_reminder", "预约办事提醒")
+    ] and page.unread == 1
+    assert "2026年12月9日 09:00" in page.items[0].body and "市民之家" in page.items[0].body
+    assert (await reads.list("citizen-101")).items == []  # cancelled before it was due

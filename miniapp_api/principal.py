@@ -19,6 +19,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     PARTNER = "partner"  # another city's platform (通办)
     MANAGER = "manager"  # 大厅管理员: one hall's windows, slots and queue
+    SUPERVISOR = "supervisor"  # 好差评 administration: decides appeals against 差评
     ADMIN = "admin"
 
 

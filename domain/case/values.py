@@ -34,6 +34,7 @@ class Role(StrEnum):
     SYSTEM = "system"  # timers, 秒批 rules, defaults
     PARTNER = "partner"  # another city's deployment, for 通办
     MANAGER = "manager"  # 大厅管理员: a hall's windows, slots and queue
+    SUPERVISOR = "supervisor"  # 政务服务管理 / 好差评 administration: decides 差评 appeals
 
 
 class Channel(StrEnum):

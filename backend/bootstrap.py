@@ -32,6 +32,8 @@ from backend.materials import (
     MaterialTypeError,
 )
 from backend.notify import build_dispatcher
+from backend.rating.service import RatingService
+from backend.rating.timers import RatingTimers, rating_handlers
 from backend.runtime import Runtime, start_clock_at, utc_now
 from backend.settings import Settings
 from backend.store.aggregates import AggregateStore
@@ -102,6 +104,12 @@ def build_runtime(
             )
         )
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
+    ratings = RatingService(
+        lambda: runtime.aggregates,
+        clock=utc_now,
+        calendar=calendars.provider,
+        item_departments=catalogue.item_departments,
+    )
     runtime = Runtime(
         settings,
         url,
@@ -118,6 +126,7 @@ def build_runtime(
             HallQueueProjection(),
             QueueNoShows(),
             AppointmentNotices(items, utc_now),
+            RatingTimers(),
         ],
         timer_handlers={
             **deadline_handlers(
@@ -125,6 +134,7 @@ def build_runtime(
             ),
             **booking_handlers(bookings),
             **queue_no_show_handlers(bookings),
+            **rating_handlers(ratings),
         },
         with_consumers=with_consumers,
         services=services,

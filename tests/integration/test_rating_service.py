@@ -1,0 +1,152 @@
+"""好差评 on PostgreSQL: a concluded case is invited through the log, rated once, a 差评 opens its ticket."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+import pytest
+from eventsourcing.persistence import Mapper
+
+from backend.calendar_data import base_calendar
+from backend.consumers import ensure_installed
+from backend.consumers.batch import process_batch
+from backend.consumers.generations import active_generation
+from backend.rating.service import RatingRules, RatingService, TicketNotFoundError
+from backend.rating.timers import DEFAULT, OVERDUE, REMIND, RatingTimers, rating_handlers
+from backend.store.aggregates import AggregateStore
+from backend.store.mapper import make_mapper
+from backend.store.recorder import EventRecorder
+from backend.timers import TimerWorker
+from domain.case import Actor, Case, Channel, Role
+from domain.case.checks import BEIJING
+from domain.rating import (
+    AlreadyRatedError,
+    Level,
+    Rating,
+    RectificationTicket,
+    TicketState,
+    online_rating_id,
+    ticket_id,
+)
+from tests.unit.case_builders import CITIZEN, DEPT, ITEM, build_with_history
+
+pytestmark = pytest.mark.integration
+
+OFFICER = Actor(id="officer-q", role=Role.OFFICER, department=DEPT)
+SUPERVISOR = Actor(id="hcp-admin", role=Role.SUPERVISOR)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def mapper() -> Mapper[uuid.UUID]:
+    return make_mapper()
+
+
+@pytest.fixture
+def store(recorder: EventRecorder, mapper: Mapper[uuid.UUID]) -> AggregateStore:
+    return AggregateStore(recorder, mapper, snapshot_every=0)
+
+
+async def _departments() -> dict[str, str]:
+    return {ITEM: DEPT}
+
+
+async def concluded_case(store: AggregateStore) -> Case:
+    case, events = build_with_history("concluded")
+    await store.recorder.append([store.mapper.to_stored_event(e) for e in events])
+    return case
+
+
+async def catch_up(pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], consumer: RatingTimers) -> None:
+    await ensure_installed(pool, consumer)
+    async with pool.acquire() as conn:
+        generation = await active_generation(conn, consumer.name)
+        while True:
+            async with conn.transaction():
+                done = await process_batch(conn, consumer, mapper.to_domain_event, generation, 500)
+            if done.caught_up:
+                return
+
+
+async def test_a_concluded_case_is_invited_through_the_log_and_defaults_if_never_rated(
+    store: AggregateStore, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    case = await concluded_case(store)
+    assert case.conclusion is not None
+    concluded = case.conclusion.concluded_at.astimezone(BEIJING)
+    clock = Clock(concluded)
+    service = RatingService(store, clock=clock, calendar=base_calendar, item_departments=_departments)
+    worker = TimerWorker(pool, rating_handlers(service), clock)
+    await catch_up(pool, mapper, RatingTimers())
+    assert await worker.fire_due() == 1  # the invitation, due at once
+    rating: Rating = await store.get(online_rating_id(case.id))
+    assert (rating.applicant, rating.occasion.department, rating.occasion.case_number) == (
+        CITIZEN.id, DEPT, case.number,
+    )  # fmt: skip
+    assert rating.closes_on == concluded.date() + timedelta(days=7)
+    await catch_up(pool, mapper, RatingTimers())
+    kinds = {
+        r["kind"]: r["due_at"]
+        for r in await pool.fetch("SELECT kind, due_at FROM due_timers WHERE fired_at IS NULL")
+    }
+    assert set(kinds) == {REMIND, DEFAULT}
+    clock.now = kinds[DEFAULT]
+    assert await worker.fire_due() == 2  # the reminder (long due) and the default
+    rating = await store.get(online_rating_id(case.id))
+    assert rating.reminded and rating.answer is not None and rating.answer.is_default
+    assert rating.answer.level is Level.BASIC
+    assert await service.invite_for_case(case.id) is not None  # a repeat invitation changes nothing
+    assert (await store.get(online_rating_id(case.id))).version == rating.version
+
+
+async def test_a_bad_rating_opens_its_ticket_in_the_same_append_and_an_upheld_appeal_excludes_it(
+    store: AggregateStore, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], recorder: EventRecorder
+) -> None:
+    case = await concluded_case(store)
+    assert case.conclusion is not None
+    clock = Clock(case.conclusion.concluded_at.astimezone(BEIJING) + timedelta(hours=1))
+    service = RatingService(
+        store, clock=clock, calendar=base_calendar, item_departments=_departments,
+        rules=RatingRules(rectification_working_days=5),
+    )  # fmt: skip
+    await service.invite_for_case(case.id)
+    rating_id = online_rating_id(case.id)
+    head = await recorder.max_notification_id()
+    rating, ticket = await service.rate(CITIZEN, Channel.MINIAPP, rating_id, 1, comment="窗口让我跑了三趟")
+    assert ticket is not None and await recorder.max_notification_id() == (head or 0) + 2
+    assert ticket.unit == DEPT and ticket.due == base_calendar().add_working_days(clock.now.date(), 5)
+    again, same = await service.rate(CITIZEN, Channel.MINIAPP, rating_id, 1, comment="窗口让我跑了三趟")
+    assert same is not None and same.id == ticket.id and again.version == rating.version  # a retry
+    with pytest.raises(AlreadyRatedError):
+        await service.rate(CITIZEN, Channel.MINIAPP, rating_id, 4)
+    await catch_up(pool, mapper, RatingTimers())
+    due = {r["kind"] for r in await pool.fetch("SELECT kind FROM due_timers WHERE fired_at IS NULL")}
+    assert due == {OVERDUE}  # rated: the reminder and the default were cancelled
+    await service.appeal(OFFICER, ticket.id, "同日对全部事项差评")
+    decided = await service.decide_appeal(SUPERVISOR, ticket.id, True, "经核实属恶意差评")
+    assert decided.state is TicketState.EXCLUDED and (await service.rating(rating_id)).excluded
+    await catch_up(pool, mapper, RatingTimers())
+    assert await pool.fetchval("SELECT count(*) FROM due_timers WHERE fired_at IS NULL") == 0
+
+
+async def test_a_good_rating_opens_no_ticket(store: AggregateStore) -> None:
+    case = await concluded_case(store)
+    assert case.conclusion is not None
+    clock = Clock(case.conclusion.concluded_at.astimezone(BEIJING))
+    service = RatingService(store, clock=clock, calendar=base_calendar, item_departments=_departments)
+    await service.invite_for_case(case.id)
+    _, ticket = await service.rate(CITIZEN, Channel.MINIAPP, online_rating_id(case.id), 5)
+    assert ticket is None
+    with pytest.raises(TicketNotFoundError):
+        await service.ticket(ticket_id(online_rating_id(case.id)))
+    assert isinstance(await store.find(online_rating_id(case.id)), Rating)
+    assert not isinstance(await store.find(ticket_id(online_rating_id(case.id))), RectificationTicket)

@@ -32,7 +32,7 @@ from backend.materials import (
     MaterialTypeError,
 )
 from backend.notify import build_dispatcher
-from backend.rating.service import RatingService
+from backend.rating.service import RatingNotFoundError, RatingService, TicketNotFoundError
 from backend.rating.timers import RatingTimers, rating_handlers
 from backend.runtime import Runtime, start_clock_at, utc_now
 from backend.settings import Settings
@@ -48,6 +48,7 @@ from miniapp_api.materials import materials_router
 from miniapp_api.notification_routes import my_notifications_router
 from miniapp_api.problems import ProblemMap
 from miniapp_api.queue_routes import queue_router, register_queue_problems
+from miniapp_api.rating_routes import rating_router, register_rating_problems
 from miniapp_api.services import catalogue_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
 from notifications.appointment_notices import AppointmentNotices
@@ -67,6 +68,8 @@ from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.event_counts import EventCounts
 from projections.hall_queue import HallQueueProjection
 from projections.hall_queue_reads import HallQueueQueries
+from projections.rating_reads import RatingQueries
+from projections.ratings import RatingProjection
 from projections.work_queue import WorkQueueProjection, WorkQueueQueries
 
 log = logging.getLogger(__name__)
@@ -104,12 +107,7 @@ def build_runtime(
             )
         )
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
-    ratings = RatingService(
-        lambda: runtime.aggregates,
-        clock=utc_now,
-        calendar=calendars.provider,
-        item_departments=catalogue.item_departments,
-    )
+    ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
     runtime = Runtime(
         settings,
         url,
@@ -127,6 +125,7 @@ def build_runtime(
             QueueNoShows(),
             AppointmentNotices(items, utc_now),
             RatingTimers(),
+            RatingProjection(),
         ],
         timer_handlers={
             **deadline_handlers(
@@ -178,6 +177,14 @@ def build_booking_service(
     return BookingService(aggregates, calendar=calendars.provider, clock=clock, person_key=PersonKeys(secret))
 
 
+def build_rating_service(
+    aggregates: Callable[[], AggregateStore], calendars: CalendarService, catalogue: CatalogueQueries
+) -> RatingService:
+    return RatingService(
+        aggregates, clock=utc_now, calendar=calendars.provider, item_departments=catalogue.item_departments
+    )
+
+
 def query_passwords(settings: Settings) -> QueryPasswords:
     """The 查询密码 hash, keyed by the data keys: the command side hashes, the anonymous lookup verifies."""
     return QueryPasswords(settings.privacy.data_keys)
@@ -202,6 +209,9 @@ def problem_map() -> ProblemMap:
     register_queue_service_problems(problems)
     problems.register(AppointmentNotFoundError, 404, "appointment-not-found", "No such appointment")
     problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
+    register_rating_problems(problems)
+    problems.register(RatingNotFoundError, 404, "rating-not-found", "No such rating occasion")
+    problems.register(TicketNotFoundError, 404, "rating-ticket-not-found", "No such rectification ticket")
     return problems
 
 
@@ -218,6 +228,8 @@ def build_app(settings: Settings, url: str) -> Litestar:
     case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     appointments = AppointmentQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
+    rating_reads = RatingQueries(lambda: runtime.pool, calendars.provider, utc_now)
     hall_queue = HallQueueService(lambda: runtime.aggregates, clock=utc_now, bookings=bookings)
 
     async def load_services() -> None:
@@ -253,6 +265,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
             admin_notifications_router(OutboxAdmin(lambda: runtime.pool, utc_now)),
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
             booking_router(bookings, appointments),
+            rating_router(ratings, rating_reads),
             queue_router(hall_queue, HallQueueQueries(lambda: runtime.pool, utc_now)),
         ],
         problem_map=problem_map(),

@@ -315,3 +315,13 @@ def mask(value: Personal | CreditCode) -> str:
         case CreditCode(code=c):
             return c
     raise TypeError(f"no mask for {type(value).__qualname__}")
+
+
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d{9})(?!\d)")
+
+
+def scrub(text: str) -> str:
+    """Mask any ID number or mobile number someone typed into free text (a reason, a comment, a complaint)."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_id(m[0]), text)
+    return _MOBILE_IN_TEXT.sub(lambda m: (m[1] or "") + mask_phone(m[2]), text)

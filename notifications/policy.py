@@ -16,7 +16,6 @@ Seams:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,7 +24,7 @@ from uuid import UUID
 
 from domain.case import AcceptanceMode, Applicant, Case, DayUnit, Light, Person, ResultCode, SuspensionKind
 from domain.case.checks import BEIJING
-from domain.personal import mask, mask_id, mask_phone
+from domain.personal import mask, scrub
 from notifications.intents import PURPOSE_VARIABLES, Intent, OfficerRole, Purpose, Recipient, intent_key
 
 
@@ -51,16 +50,6 @@ class CaseNotice:
 def display_name(applicant: Applicant) -> str:
     """A person's name masked (张*); an enterprise's name is public (公示) and shown whole."""
     return mask(applicant.name) if isinstance(applicant, Person) else applicant.name
-
-
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d{9})(?!\d)")
-
-
-def scrub(text: str) -> str:
-    """Mask any ID number or mobile number a clerk typed into free text (a reason, a path forward)."""
-    text = _ID_NUMBER.sub(lambda m: mask_id(m[0]), text)
-    return _MOBILE.sub(lambda m: (m[1] or "") + mask_phone(m[2]), text)
 
 
 def day(d: date) -> str:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
 from litestar import Litestar, Router
 
 from backend.booking.service import (
@@ -21,6 +22,8 @@ from backend.cases.deadlines import CaseDeadlines, catalogue_times
 from backend.cases.problems import register_case_service_problems
 from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
+from backend.complaints.service import ComplaintNotFoundError, ComplaintService
+from backend.complaints.timers import ComplaintTimers, complaint_handlers
 from backend.hall_queue.errors import register_queue_service_problems
 from backend.hall_queue.no_shows import QueueNoShows, queue_no_show_handlers
 from backend.hall_queue.service import HallQueueService
@@ -43,6 +46,7 @@ from miniapp_api.app import create_app
 from miniapp_api.booking_routes import booking_router, register_booking_problems
 from miniapp_api.case_commands import case_command_handlers, register_case_problems
 from miniapp_api.case_queries import case_query_handlers
+from miniapp_api.complaint_routes import complaint_router, register_complaint_problems
 from miniapp_api.config import ApiConfig
 from miniapp_api.materials import materials_router
 from miniapp_api.notification_routes import my_notifications_router
@@ -65,6 +69,8 @@ from projections.appointments import AppointmentProjection, AppointmentQueries
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
 from projections.catalogue import CatalogueProjection, CatalogueQueries
+from projections.complaint_reads import ComplaintQueries
+from projections.complaints import ComplaintProjection
 from projections.event_counts import EventCounts
 from projections.hall_queue import HallQueueProjection
 from projections.hall_queue_reads import HallQueueQueries
@@ -108,6 +114,9 @@ def build_runtime(
         )
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
+    complaints = build_complaint_service(
+        settings, lambda: runtime.aggregates, lambda: runtime.pool, calendars
+    )
     runtime = Runtime(
         settings,
         url,
@@ -126,6 +135,8 @@ def build_runtime(
             AppointmentNotices(items, utc_now),
             RatingTimers(),
             RatingProjection(),
+            ComplaintProjection(),
+            ComplaintTimers(complaints.confirm_days),
         ],
         timer_handlers={
             **deadline_handlers(
@@ -134,6 +145,7 @@ def build_runtime(
             **booking_handlers(bookings),
             **queue_no_show_handlers(bookings),
             **rating_handlers(ratings),
+            **complaint_handlers(complaints),
         },
         with_consumers=with_consumers,
         services=services,
@@ -185,6 +197,17 @@ def build_rating_service(
     )
 
 
+def build_complaint_service(
+    settings: Settings,
+    aggregates: Callable[[], AggregateStore],
+    pool: Callable[[], asyncpg.Pool],
+    calendars: CalendarService,
+) -> ComplaintService:
+    return ComplaintService(
+        aggregates, pool, clock=utc_now, calendar=calendars.provider, region=settings.cases.region
+    )
+
+
 def query_passwords(settings: Settings) -> QueryPasswords:
     """The 查询密码 hash, keyed by the data keys: the command side hashes, the anonymous lookup verifies."""
     return QueryPasswords(settings.privacy.data_keys)
@@ -210,6 +233,8 @@ def problem_map() -> ProblemMap:
     problems.register(AppointmentNotFoundError, 404, "appointment-not-found", "No such appointment")
     problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
     register_rating_problems(problems)
+    register_complaint_problems(problems)
+    problems.register(ComplaintNotFoundError, 404, "complaint-not-found", "No such complaint")
     problems.register(RatingNotFoundError, 404, "rating-not-found", "No such rating occasion")
     problems.register(TicketNotFoundError, 404, "rating-ticket-not-found", "No such rectification ticket")
     return problems
@@ -230,6 +255,10 @@ def build_app(settings: Settings, url: str) -> Litestar:
     appointments = AppointmentQueries(lambda: runtime.pool, calendars.provider, utc_now)
     ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
     rating_reads = RatingQueries(lambda: runtime.pool, calendars.provider, utc_now)
+    complaints = build_complaint_service(
+        settings, lambda: runtime.aggregates, lambda: runtime.pool, calendars
+    )
+    complaint_reads = ComplaintQueries(lambda: runtime.pool, calendars.provider, utc_now)
     hall_queue = HallQueueService(lambda: runtime.aggregates, clock=utc_now, bookings=bookings)
 
     async def load_services() -> None:
@@ -266,6 +295,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
             booking_router(bookings, appointments),
             rating_router(ratings, rating_reads),
+            complaint_router(complaints, complaint_reads),
             queue_router(hall_queue, HallQueueQueries(lambda: runtime.pool, utc_now)),
         ],
         problem_map=problem_map(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -65,10 +65,11 @@ from notifications.contacts import (
 )
 from notifications.inbox import Inbox, InboxQueries
 from notifications.outbox import NotificationPolicy
+from notifications.rating_notices import RatingNotices
 from projections.appointments import AppointmentProjection, AppointmentQueries
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.case_secrets import QueryPasswords
-from projections.catalogue import CatalogueProjection, CatalogueQueries
+from projections.catalogue import CatalogueProjection, CatalogueQueries, department_names
 from projections.complaint_reads import ComplaintQueries
 from projections.complaints import ComplaintProjection
 from projections.event_counts import EventCounts
@@ -117,6 +118,11 @@ def build_runtime(
     complaints = build_complaint_service(
         settings, lambda: runtime.aggregates, lambda: runtime.pool, calendars
     )
+
+    async def names(codes: Sequence[str]) -> dict[str, str]:
+        """Department names for the citizens' notices: 长沙市医疗保障局, not YBJ."""
+        return await department_names(runtime.pool, codes)
+
     runtime = Runtime(
         settings,
         url,
@@ -127,7 +133,7 @@ def build_runtime(
             WorkQueueProjection(),
             CaseDeadlines(calendars.current, catalogue_times(catalogue)),
             NotificationPolicy(items, utc_now, calendar=calendars.recent),
-            Inbox(items, calendars.recent),
+            Inbox(items, calendars.recent, department_names=names),
             AppointmentProjection(),
             BookingTimers(),
             HallQueueProjection(),
@@ -135,6 +141,7 @@ def build_runtime(
             AppointmentNotices(items, utc_now),
             RatingTimers(),
             RatingProjection(),
+            RatingNotices(items, names, utc_now),
             ComplaintProjection(),
             ComplaintTimers(complaints.confirm_days),
         ],

@@ -23,24 +23,46 @@ from notifications.appointment_notices import (
     create_appointment_notice_table,
 )
 from notifications.case_notices import CalendarSource, CaseNotices, ItemLookup, create_notice_table
-from notifications.intents import RecipientKind
+from notifications.intents import Intent, RecipientKind
 from notifications.policy import intents_for
+from notifications.rating_notices import (
+    RATING_NOTICE_TOPICS,
+    DepartmentNames,
+    RatingNoticeState,
+    create_rating_notice_table,
+)
 from notifications.templates import render
 from projections.case_facts import CASE_TOPICS
 from projections.catalogue import PoolSource
+
+
+async def _no_names(codes: Sequence[str]) -> dict[str, str]:
+    return {}
 
 
 class Inbox:
     """Consumer of every case event and the appointment notices (the runner's Consumer protocol, by shape)."""
 
     name: str = "inbox"
-    topics: frozenset[str] | None = CASE_TOPICS | APPOINTMENT_NOTICE_TOPICS
-    tables: Sequence[str] = ("inbox", "inbox_case_notices", "inbox_appointment_notices")
-    # 2: inbox_case_notices keeps the deadline's facts; 3: and the extension's reason; 4: appointments
-    schema_version = 4
+    topics: frozenset[str] | None = CASE_TOPICS | APPOINTMENT_NOTICE_TOPICS | RATING_NOTICE_TOPICS
+    tables: Sequence[str] = (
+        "inbox",
+        "inbox_case_notices",
+        "inbox_appointment_notices",
+        "inbox_rating_notices",
+    )
+    # 2: inbox_case_notices keeps the deadline's facts; 3: and the extension's reason; 4: appointments;
+    # 5: ratings
+    schema_version = 5
 
-    def __init__(self, items: ItemLookup, calendar: CalendarSource | None = None) -> None:
+    def __init__(
+        self,
+        items: ItemLookup,
+        calendar: CalendarSource | None = None,
+        department_names: DepartmentNames | None = None,
+    ) -> None:
         self.items, self.calendar = items, calendar
+        self.department_names = department_names or _no_names
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(
@@ -60,12 +82,17 @@ class Inbox:
         )
         await create_notice_table(conn, f"inbox_case_notices{suffix}")
         await create_appointment_notice_table(conn, f"inbox_appointment_notices{suffix}")
+        await create_rating_notice_table(conn, f"inbox_rating_notices{suffix}")
 
     async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
         booking = [e for e in envelopes if e.topic in APPOINTMENT_NOTICE_TOPICS]
         if booking:
             await self._appointments(conn, booking, suffix)
-            envelopes = [e for e in envelopes if e.topic not in APPOINTMENT_NOTICE_TOPICS]
+        rated = [e for e in envelopes if e.topic in RATING_NOTICE_TOPICS]
+        if rated:
+            state = RatingNoticeState(f"inbox_rating_notices{suffix}", self.items, self.department_names)
+            await self._write(conn, suffix, await state.apply(conn, rated))
+        envelopes = [e for e in envelopes if e.topic in CASE_TOPICS]
         notices = await CaseNotices.read(
             conn, f"inbox_case_notices{suffix}", envelopes, self.items, self.calendar
         )
@@ -101,12 +128,21 @@ class Inbox:
     async def _appointments(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
         state = AppointmentNoticeState(f"inbox_appointment_notices{suffix}", self.items)
         outcome = await state.apply(conn, envelopes)
+        await self._write(conn, suffix, outcome.intents)
+        for key, at in outcome.taken_back:
+            # A reminder not yet due when its booking ended is never shown; one already shown stays.
+            await conn.execute(f"DELETE FROM inbox{suffix} WHERE key = $1 AND occurred_at > $2", key, at)
+
+    async def _write(self, conn: asyncpg.Connection, suffix: str, intents: Sequence[Intent]) -> None:
+        """The citizens' intents of a policy other than the cases', rendered for the inbox."""
         rows = []
-        for intent in outcome.intents:
+        for intent in intents:
+            if intent.recipient.kind is not RecipientKind.CITIZEN:
+                continue
             shown = render(intent, "inbox")
             rows.append(
-                (intent.key, intent.recipient.address, intent.purpose.value, shown.title, shown.body, None,
-                 intent.occurred_at)
+                (intent.key, intent.recipient.address, intent.purpose.value, shown.title, shown.body,
+                 intent.case_id, intent.occurred_at)
             )  # fmt: skip
         if rows:
             await conn.executemany(
@@ -114,9 +150,6 @@ class Inbox:
                 "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
                 rows,
             )
-        for key, at in outcome.taken_back:
-            # A reminder not yet due when its booking ended is never shown; one already shown stays.
-            await conn.execute(f"DELETE FROM inbox{suffix} WHERE key = $1 AND occurred_at > $2", key, at)
 
 
 # The query side.

@@ -34,7 +34,8 @@ class Purpose(StrEnum):
     MAILED = "mailed"  # EMS waybill
     COMMITMENT_REVOKED = "commitment_revoked"  # 告知承诺 approval revoked: the reason and the remedies
     RATING_INVITATION = "rating_invitation"  # 好差评
-    BAD_RATING_FOLLOW_UP = "bad_rating_follow_up"  # 差评 回访; produced once ratings exist (issue 6)
+    BAD_RATING_FOLLOW_UP = "bad_rating_follow_up"  # a 差评 received: the unit will call back
+    RATING_OUTCOME = "rating_outcome"  # what the unit did about a 差评: rectified, explained, or not counted
     # Citizens, about an appointment: the appointments issue (5) produces these through its own policy.
     APPOINTMENT_REMINDER = "appointment_reminder"
     TURN_NEAR = "turn_near"
@@ -62,6 +63,7 @@ PURPOSE_VARIABLES: dict[Purpose, frozenset[str]] = {
     Purpose.COMMITMENT_REVOKED: _CITIZEN | {"reason", "next_step"},
     Purpose.RATING_INVITATION: _CITIZEN,
     Purpose.BAD_RATING_FOLLOW_UP: _CITIZEN | {"handling_unit"},
+    Purpose.RATING_OUTCOME: _CITIZEN | {"handling_unit", "outcome", "note"},
     Purpose.APPOINTMENT_REMINDER: frozenset({"applicant_name", "item_name", "hall", "appointment_time"}),
     Purpose.TURN_NEAR: frozenset({"applicant_name", "hall", "ticket_number", "waiting_ahead"}),
     Purpose.NEW_TASK: _CASE | {"department", "deadline"},

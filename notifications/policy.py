@@ -4,14 +4,12 @@ Pure: the consumer passes the event, its position and a `CaseNotice` (what the
 policy needs of the case beyond the event, read from the read models), and stores
 the intents it gets back in the outbox in the same transaction as its position.
 
-Seams:
-- Ratings (issue 6): `RATING_INVITATION` goes out on conclusion, as DOMAIN.md says
-  ("invitation after conclusion"); the 3-day reminder and `BAD_RATING_FOLLOW_UP`
-  need rating events and timers that do not exist yet.
-  TODO(issue 6): a rating policy producing BAD_RATING_FOLLOW_UP from a 1-2 rating.
-- Appointments (issue 5): APPOINTMENT_REMINDER and TURN_NEAR have templates and
-  variables (intents.PURPOSE_VARIABLES) but no producer; the appointments policy
-  builds them with `intents.intent_key` over its own events.
+Other policies:
+- Ratings: `RATING_INVITATION` goes out here, on conclusion, as DOMAIN.md says
+  ("invitation after conclusion"); the reminder after 3 days, `BAD_RATING_FOLLOW_UP`
+  and `RATING_OUTCOME` come from notifications.rating_notices.
+- Appointments: APPOINTMENT_REMINDER and TURN_NEAR come from
+  notifications.appointment_notices.
 """
 
 from __future__ import annotations

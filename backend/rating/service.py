@@ -17,9 +17,10 @@ from uuid import UUID
 from backend.store.aggregates import AggregateStore
 from backend.store.retries import retry_on_conflict
 from domain.calendar import WorkingCalendar
-from domain.case import Actor, Case, Channel, ResultCode
+from domain.case import Actor, Case, Channel, Person, ResultCode
 from domain.case.checks import beijing_time
 from domain.hall_queue import HallQueue
+from domain.personal import mask
 from domain.rating import (
     CURRENT_SETS,
     Occasion,
@@ -37,6 +38,12 @@ RATED_RESULTS = frozenset(ResultCode) - {ResultCode.VOIDED, ResultCode.FORWARDED
 # The unit that answers for what a hall's windows did when no case names a department,
 # and for a 一件事 bundle, which the 政务服务中心 coordinates.
 HALL_UNIT = "ZWFW"
+
+
+def _display_name(case: Case) -> str:
+    """A person's name masked (张*); an enterprise's name is public (公示) and shown whole."""
+    applicant = case.applicant
+    return mask(applicant.name) if isinstance(applicant, Person) else applicant.name
 
 
 class RatingNotFoundError(LookupError):
@@ -93,6 +100,7 @@ class RatingService:
                 case_id=case_id,
                 case_number=case.number,
                 hall=case.hall,
+                applicant_name=_display_name(case),
             )
             concluded = beijing_time(case.conclusion.concluded_at)
             rating = Rating.invite(
@@ -129,6 +137,7 @@ class RatingService:
                 hall=queue.hall,
                 window=window,
                 clerk=clerk,
+                applicant_name=None if served.name is None else mask(served.name),
             )
             at = beijing_time(served.served_at)  # type: ignore[arg-type]
             rating = Rating.invite(

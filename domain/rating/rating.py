@@ -41,6 +41,7 @@ class Occasion(msgspec.Struct, frozen=True, kw_only=True):
     hall: str | None = None
     window: str | None = None
     clerk: str | None = None  # the staff account that served; boards only, never shown to the public
+    applicant_name: str | None = None  # masked (张*), or an enterprise's public name: for the notices
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):

@@ -86,6 +86,20 @@ def test_a_bad_rating_is_called_back_rectified_judged_and_counted(client: httpx.
     after = wait_for(counted, "the metrics counting the callback")
     assert after["badRatings"] == before["badRatings"] + 1
     assert after["ticketsResolved"] == before["ticketsResolved"] + 1
+
+    # The citizen heard of the ticket and of its outcome, in the inbox (and through the outbox).
+    def told() -> list[str] | None:
+        purposes = [e["purpose"] for e in ok(client.get("/api/v1/me/inbox", headers=citizen))["items"]]
+        return purposes if "rating_outcome" in purposes else None
+
+    purposes = wait_for(told, "the outcome in the inbox")
+    assert "bad_rating_follow_up" in purposes
+    outcome = next(
+        e
+        for e in ok(client.get("/api/v1/me/inbox", headers=citizen))["items"]
+        if e["purpose"] == "rating_outcome"
+    )
+    assert "已整改" in outcome["body"] and "医疗保障局" in outcome["body"]
     board = ok(client.get("/api/v1/ratings/board", params={"by": "department"}))
     assert any(row["key"] == UNIT and row["levels"][0] >= 1 for row in board)
     assert client.get("/api/v1/ratings/board", params={"by": "clerk"}).status_code == 400  # internal only

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -24,12 +24,15 @@ from domain.case.checks import BEIJING
 from domain.rating import (
     AlreadyRatedError,
     Level,
+    Occasion,
     Rating,
     RectificationTicket,
     TicketState,
     online_rating_id,
     ticket_id,
 )
+from domain.rating import Channel as RatingChannel
+from notifications.rating_notices import RatingNotices
 from tests.unit.case_builders import CITIZEN, DEPT, ITEM, build_with_history
 
 pytestmark = pytest.mark.integration
@@ -54,6 +57,14 @@ def mapper() -> Mapper[uuid.UUID]:
 @pytest.fixture
 def store(recorder: EventRecorder, mapper: Mapper[uuid.UUID]) -> AggregateStore:
     return AggregateStore(recorder, mapper, snapshot_every=0)
+
+
+async def _no_items(codes: object) -> dict[str, None]:
+    return {}
+
+
+async def _no_names(codes: object) -> dict[str, str]:
+    return {}
 
 
 async def _departments() -> dict[str, str]:
@@ -106,6 +117,16 @@ async def test_a_concluded_case_is_invited_through_the_log_and_defaults_if_never
     assert rating.answer.level is Level.BASIC
     assert await service.invite_for_case(case.id) is not None  # a repeat invitation changes nothing
     assert (await store.get(online_rating_id(case.id))).version == rating.version
+    # The reminder went to the applicant through the outbox (the first invitation goes with the conclusion).
+    notices = RatingNotices(_no_items, _no_names, clock, cutoff=timedelta(days=3650))
+    await ensure_installed(pool, notices)
+    async with pool.acquire() as conn:
+        generation = await active_generation(conn, notices.name)
+        async with conn.transaction():
+            await process_batch(conn, notices, mapper.to_domain_event, generation, 500)
+    rows = await pool.fetch("SELECT purpose, recipient, variables FROM notification_outbox")
+    assert [(r["purpose"], r["recipient"]) for r in rows] == [("rating_invitation", CITIZEN.id)]
+    assert case.number in rows[0]["variables"]
 
 
 async def test_a_bad_rating_opens_its_ticket_in_the_same_append_and_an_upheld_appeal_excludes_it(
@@ -150,3 +171,40 @@ async def test_a_good_rating_opens_no_ticket(store: AggregateStore) -> None:
         await service.ticket(ticket_id(online_rating_id(case.id)))
     assert isinstance(await store.find(online_rating_id(case.id)), Rating)
     assert not isinstance(await store.find(ticket_id(online_rating_id(case.id))), RectificationTicket)
+
+
+async def test_the_boards_and_metrics_rebuilt_from_zero_are_identical(
+    store: AggregateStore, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], recorder: EventRecorder
+) -> None:
+    from backend.consumers.rebuild import rebuild
+    from projections.rating_reads import RatingQueries
+    from projections.ratings import RatingProjection
+
+    clock = Clock(datetime(2026, 12, 1, 10, tzinfo=BEIJING))
+    service = RatingService(store, clock=clock, calendar=base_calendar, item_departments=_departments)
+    for n, level in enumerate([5, 4, 1, 3, 2]):
+        occasion = Occasion(
+            channel=RatingChannel.OFFLINE, department=DEPT if n % 2 else "GAJ", item_code=ITEM,
+            case_id=uuid.uuid4(), case_number=f"4301002026120100000{n}", hall="SMZJ", window=f"0{n % 2}",
+            clerk=f"clerk-{n % 2}",
+        )  # fmt: skip
+        rating_id = uuid.uuid4()
+        await store.save(
+            Rating.invite(rating_id, occasion=occasion, applicant=CITIZEN.id, indicator_set="offline-v1",
+                          closes_on=date(2026, 12, 8), at=clock.now)
+        )  # fmt: skip
+        comment = "没有一次告知" if level <= 2 else None
+        await service.rate(CITIZEN, Channel.MINIAPP, rating_id, level, comment=comment)
+    projection = RatingProjection()
+    await ensure_installed(pool, projection)
+    async with pool.acquire() as conn:
+        generation = await active_generation(conn, projection.name)
+        async with conn.transaction():
+            await process_batch(conn, projection, mapper.to_domain_event, generation, 500)
+    reads = RatingQueries(pool, base_calendar, clock)
+    since, until = date(2026, 1, 1), date(2026, 12, 31)
+    before = (await reads.metrics(since, until), await reads.board("department", since, until, public=False))
+    assert before[0].ratings == 5 and before[0].bad_ratings == 2 and before[0].tickets == 2
+    assert await rebuild(recorder, RatingProjection(), mapper.to_domain_event, batch_size=2) == generation + 1
+    after = (await reads.metrics(since, until), await reads.board("department", since, until, public=False))
+    assert after == before

@@ -312,7 +312,12 @@ def test_keys_are_stable_on_replay_and_distinct_per_recipient_and_purpose(row: R
 def test_every_purpose_of_the_case_policy_is_covered_and_no_other_policys() -> None:
     produced = {p for row in ROWS for p, _, _ in row.expected}
     # notifications.rating_notices and notifications.appointment_notices produce these.
-    others = {Purpose.BAD_RATING_FOLLOW_UP, Purpose.RATING_OUTCOME, Purpose.APPOINTMENT_REMINDER, Purpose.TURN_NEAR}
+    others = {
+        Purpose.BAD_RATING_FOLLOW_UP,
+        Purpose.RATING_OUTCOME,
+        Purpose.APPOINTMENT_REMINDER,
+        Purpose.TURN_NEAR,
+    }
     assert produced == set(Purpose) - others
 
 

@@ -44,10 +44,12 @@ _CITIZENS = require_roles(Role.CITIZEN)
 _OFFICERS = require_roles(Role.OFFICER)
 _SUPERVISORS = require_roles(Role.SUPERVISOR)
 _INTERNAL = require_roles(Role.OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+_AUDITORS = require_roles(Role.AUDITOR)
 _ROLES = {
     Role.CITIZEN: DomainRole.CITIZEN,
     Role.OFFICER: DomainRole.OFFICER,
     Role.SUPERVISOR: DomainRole.SUPERVISOR,
+    Role.AUDITOR: DomainRole.AUDITOR,
 }
 Level = Annotated[int, Meta(ge=1, le=5)]
 Text = Annotated[str, Meta(max_length=1000)]
@@ -77,6 +79,7 @@ class RatingCommands(Protocol):
         self, actor: Actor, ticket_ref: UUID, upheld: bool, reasons: str
     ) -> RectificationTicket: ...
     async def rate_callback(self, actor: Actor, ticket: UUID, satisfied: bool) -> RectificationTicket: ...
+    async def disclose_applicant(self, actor: Actor, rating_id: UUID, reason: str) -> tuple[Rating, str]: ...
 
 
 class RateIn(ApiStruct, forbid_unknown_fields=True):
@@ -186,6 +189,16 @@ class UnitTicketOut(ApiStruct):
     overdue: bool
     resolution: str | None
     opened_at: datetime
+
+
+class DisclosedOut(ApiStruct):
+    """Who rated an occasion: for auditors only, and this answer is itself recorded."""
+
+    rating_id: UUID
+    applicant: str
+    level: int | None
+    department: str
+    case_number: str | None
 
 
 class TicketOut(ApiStruct):
@@ -374,9 +387,29 @@ def rating_router(service: RatingCommands, queries: RatingQueries) -> Router:
     ) -> list[BoardRowOut]:
         return _board(await queries.board(by, *_range(since, until, queries.today()), public=False))
 
+    @post(
+        "/audit/ratings/{rating:uuid}/disclosure",
+        guards=[_AUDITORS],
+        status_code=200,
+        tags=["好差评", "audit"],
+        summary="Who rated (auditors only, with a reason; every disclosure is an event)",
+    )
+    async def disclose(
+        rating: FromPath[UUID], data: JSONBody[ReasonsIn], principal: CurrentPrincipal
+    ) -> DisclosedOut:
+        found, applicant = await service.disclose_applicant(_actor(principal), rating, data.reasons)
+        level = None if found.answer is None else int(found.answer.level)
+        return DisclosedOut(
+            rating_id=found.id,
+            applicant=applicant,
+            level=level,
+            department=found.occasion.department,
+            case_number=found.occasion.case_number,
+        )
+
     handlers: list[HTTPRouteHandler] = [
         mine, rate, judge_callback, unit_tickets, callback, resolve, appeal, decide,
-        public, metrics, internal,
+        public, metrics, internal, disclose,
     ]  # fmt: skip
     return Router(path="/api/v1", route_handlers=handlers)
 

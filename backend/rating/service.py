@@ -199,6 +199,17 @@ class RatingService:
 
         return await retry_on_conflict(run)
 
+    async def disclose_applicant(self, actor: Actor, rating_id: UUID, reason: str) -> tuple[Rating, str]:
+        """An auditor learns who rated; the read is appended before the answer is given."""
+
+        async def run() -> tuple[Rating, str]:
+            rating = await self.rating(rating_id)
+            applicant = rating.disclose_applicant(actor=actor, reason=reason, at=self.clock())
+            await self.aggregates.save(rating)
+            return rating, applicant
+
+        return await retry_on_conflict(run)
+
     # Timers.
 
     async def remind(self, rating_id: UUID) -> bool:

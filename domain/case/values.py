@@ -35,6 +35,7 @@ class Role(StrEnum):
     PARTNER = "partner"  # another city's deployment, for 通办
     MANAGER = "manager"  # 大厅管理员: a hall's windows, slots and queue
     SUPERVISOR = "supervisor"  # 政务服务管理 / 好差评 administration: decides 差评 appeals
+    AUDITOR = "auditor"  # 电子监察: reads everything, and every personal read is recorded
 
 
 class Channel(StrEnum):

@@ -86,6 +86,12 @@ class Rating(Aggregate):
         def apply(self, rating: Rating) -> None:
             rating.excluded = True
 
+    class ApplicantDisclosed(Aggregate.Event):
+        """An auditor read who rated: recorded, since nobody else may ever learn it."""
+
+        by: str
+        reason: str
+
     @classmethod
     def invite(
         cls,
@@ -169,6 +175,17 @@ class Rating(Aggregate):
             raise InvalidRatingError("only a 差评 can be excluded")
         self.trigger_event(self.Excluded, reasons=reasons, decided_by=decided_by, timestamp=beijing_time(at))
         return True
+
+    def disclose_applicant(self, *, actor: Actor, reason: str, at: datetime) -> str:
+        """Who rated, for an auditor (电子监察) only, and only with a stated reason; each read is an event."""
+        if actor.role is not Role.AUDITOR:
+            raise NotTheApplicantError("only an auditor may learn who rated, and the read is recorded")
+        if not reason.strip():
+            raise InvalidRatingError("an auditor states why they need to know who rated")
+        self.trigger_event(
+            self.ApplicantDisclosed, by=actor.id, reason=reason.strip(), timestamp=beijing_time(at)
+        )
+        return self.applicant
 
     def _answer(self, level: int, indicators: Mapping[str, int], comment: str | None) -> Answer:
         try:

@@ -103,3 +103,15 @@ def test_a_bad_rating_is_called_back_rectified_judged_and_counted(client: httpx.
     board = ok(client.get("/api/v1/ratings/board", params={"by": "department"}))
     assert any(row["key"] == UNIT and row["levels"][0] >= 1 for row in board)
     assert client.get("/api/v1/ratings/board", params={"by": "clerk"}).status_code == 400  # internal only
+
+    # Only an auditor learns who rated, with a reason, and the disclosure is itself an event.
+    disclosure = f"/api/v1/audit/ratings/{occasion['ratingId']}/disclosure"
+    for staff_member in (officer, login(client, "hcp-admin", "supervisor")):
+        assert_problem(
+            client.post(disclosure, json={"reasons": "想知道"}, headers=staff_member), 403, "forbidden"
+        )
+    auditor = login(client, "auditor-1", "auditor")
+    head = ok(client.get("/health"))["headPosition"]
+    told = ok(client.post(disclosure, json={"reasons": "电子监察抽查"}, headers=auditor))
+    assert (told["applicant"], told["level"]) == (subject, 1)
+    assert ok(client.get("/health"))["headPosition"] > head

@@ -255,3 +255,22 @@ def test_replaying_a_tickets_and_a_ratings_events_rebuilds_them() -> None:
         assert {k: v for k, v in vars(copy).items() if k != "_pending_events"} == {
             k: v for k, v in vars(aggregate).items() if k != "_pending_events"
         }
+
+
+def test_only_an_auditor_with_a_reason_learns_who_rated_and_each_read_is_recorded() -> None:
+    rating = invited()
+    rate(rating, 2, comment="等了两个小时")
+    rating.collect_events()
+    auditor = Actor(id="auditor-1", role=Role.AUDITOR)
+    for not_allowed in (OFFICER, SUPERVISOR, CLERK, ZHANG):
+        with pytest.raises(NotTheApplicantError):
+            rating.disclose_applicant(actor=not_allowed, reason="核查", at=at(CONCLUDED, 12))
+    with pytest.raises(InvalidRatingError):
+        rating.disclose_applicant(actor=auditor, reason=" ", at=at(CONCLUDED, 12))
+    assert rating.collect_events() == []
+    assert rating.disclose_applicant(actor=auditor, reason="电子监察抽查", at=at(CONCLUDED, 12)) == ZHANG.id
+    assert rating.disclose_applicant(actor=auditor, reason="复核", at=at(CONCLUDED, 13)) == ZHANG.id
+    disclosed = [
+        (e.by, e.reason) for e in rating.collect_events() if isinstance(e, Rating.ApplicantDisclosed)
+    ]
+    assert disclosed == [("auditor-1", "电子监察抽查"), ("auditor-1", "复核")]

@@ -35,7 +35,7 @@ from backend.materials import (
     MaterialTypeError,
 )
 from backend.notify import build_dispatcher
-from backend.rating.service import RatingNotFoundError, RatingService, TicketNotFoundError
+from backend.rating.service import RatingNotFoundError, RatingRules, RatingService, TicketNotFoundError
 from backend.rating.timers import RatingTimers, rating_handlers
 from backend.runtime import Runtime, start_clock_at, utc_now
 from backend.settings import Settings
@@ -114,7 +114,7 @@ def build_runtime(
             )
         )
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
-    ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
+    ratings = build_rating_service(settings, lambda: runtime.aggregates, calendars, catalogue)
     complaints = build_complaint_service(
         settings, lambda: runtime.aggregates, lambda: runtime.pool, calendars
     )
@@ -139,7 +139,7 @@ def build_runtime(
             HallQueueProjection(),
             QueueNoShows(),
             AppointmentNotices(items, utc_now),
-            RatingTimers(),
+            RatingTimers(rating_rules(settings)),
             RatingProjection(),
             RatingNotices(items, names, utc_now),
             ComplaintProjection(),
@@ -196,11 +196,25 @@ def build_booking_service(
     return BookingService(aggregates, calendar=calendars.provider, clock=clock, person_key=PersonKeys(secret))
 
 
+def rating_rules(settings: Settings) -> RatingRules:
+    return RatingRules(
+        window_days=settings.cases.rating_window_days,
+        rectification_working_days=settings.cases.rectification_days,
+    )
+
+
 def build_rating_service(
-    aggregates: Callable[[], AggregateStore], calendars: CalendarService, catalogue: CatalogueQueries
+    settings: Settings,
+    aggregates: Callable[[], AggregateStore],
+    calendars: CalendarService,
+    catalogue: CatalogueQueries,
 ) -> RatingService:
     return RatingService(
-        aggregates, clock=utc_now, calendar=calendars.provider, item_departments=catalogue.item_departments
+        aggregates,
+        clock=utc_now,
+        calendar=calendars.provider,
+        item_departments=catalogue.item_departments,
+        rules=rating_rules(settings),
     )
 
 
@@ -260,7 +274,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
     case_service = build_case_service(settings, runtime, materials, calendars, utc_now)
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     appointments = AppointmentQueries(lambda: runtime.pool, calendars.provider, utc_now)
-    ratings = build_rating_service(lambda: runtime.aggregates, calendars, catalogue)
+    ratings = build_rating_service(settings, lambda: runtime.aggregates, calendars, catalogue)
     rating_reads = RatingQueries(lambda: runtime.pool, calendars.provider, utc_now)
     complaints = build_complaint_service(
         settings, lambda: runtime.aggregates, lambda: runtime.pool, calendars

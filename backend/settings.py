@@ -75,6 +75,8 @@ class PrivacySettings:
 class CaseSettings:
     region: str  # 6-digit 区划代码 of this deployment's city
     number_pattern: str  # how case numbers are written, e.g. {region}{yyyymmdd}{seq:06d}
+    rating_window_days: int = 7  # natural days to rate an occasion, then 基本满意 by default
+    rectification_days: int = 15  # working days for a 差评工单 (some regions: 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_upload_bytes=integer("MAX_UPLOAD_BYTES", 10 * 1_048_576, 1024, 1 << 30),
         ),
         privacy=PrivacySettings(data_keys=tuple(keys)),
-        cases=CaseSettings(region=region, number_pattern=pattern),
+        cases=CaseSettings(
+            region=region,
+            number_pattern=pattern,
+            rating_window_days=integer("RATING_WINDOW_DAYS", 7, 1, 90),
+            rectification_days=integer("RECTIFICATION_DAYS", 15, 1, 60),
+        ),
         notifications=notifications,
         auth=AuthSettings(
             jwt_secret=secret,

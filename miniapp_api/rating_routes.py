@@ -172,6 +172,21 @@ class OccasionOut(ApiStruct):
     level_label: str | None
 
 
+class MyTicketOut(ApiStruct):
+    ticket_id: UUID
+    rating_id: UUID
+    case_number: str | None
+    item_code: str
+    level: int
+    state: str
+    state_label: str
+    called_back: bool
+    resolution: str | None
+    callback_satisfied: bool | None  # the citizen's own 回访满意度, once given
+    due: date
+    opened_at: datetime
+
+
 class UnitTicketOut(ApiStruct):
     ticket_id: UUID
     rating_id: UUID
@@ -242,6 +257,17 @@ def rating_router(service: RatingCommands, queries: RatingQueries) -> Router:
             msgspec.convert(o, OccasionOut, from_attributes=True)
             for o in await queries.mine(principal.subject)
         ]
+
+    @get(
+        "/me/rating-tickets",
+        guards=[_CITIZENS],
+        cache_control=_PRIVATE,
+        tags=["好差评"],
+        summary="The 差评工单 my ratings opened, and where each stands",
+    )
+    async def my_tickets(principal: CurrentPrincipal) -> list[MyTicketOut]:
+        found = await queries.my_tickets(principal.subject)
+        return [msgspec.convert(t, MyTicketOut, from_attributes=True) for t in found]
 
     @post(
         "/ratings/{rating:uuid}", guards=[_CITIZENS], status_code=200, tags=["好差评"], summary="Rate (评价)"
@@ -408,7 +434,7 @@ def rating_router(service: RatingCommands, queries: RatingQueries) -> Router:
         )
 
     handlers: list[HTTPRouteHandler] = [
-        mine, rate, judge_callback, unit_tickets, callback, resolve, appeal, decide,
+        mine, my_tickets, rate, judge_callback, unit_tickets, callback, resolve, appeal, decide,
         public, metrics, internal, disclose,
     ]  # fmt: skip
     return Router(path="/api/v1", route_handlers=handlers)

@@ -59,6 +59,30 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     opened_at: datetime
 
 
+class MyTicketView(msgspec.Struct, frozen=True, kw_only=True):
+    ticket_id: UUID
+    rating_id: UUID
+    case_number: str | None
+    item_code: str
+    level: int
+    state: str
+    state_label: str
+    called_back: bool
+    resolution: str | None  # masked
+    callback_satisfied: bool | None
+    due: date
+    opened_at: datetime
+
+
+_TICKET_LABELS = {
+    "open": "待整改",
+    "appealed": "核实中",
+    "rectified": "已整改",
+    "explained": "已解释说明",
+    "excluded": "不计入统计",
+}
+
+
 def _light(left: int, open_: bool) -> Light:
     if not open_:
         return "green"
@@ -122,6 +146,33 @@ class RatingQueries:
         views = [self._ticket(r) for r in rows]
         rank = {"red": 0, "yellow": 1, "green": 2}
         return sorted(views, key=lambda t: (rank[t.light], t.due))
+
+    async def my_tickets(self, subject: str) -> list[MyTicketView]:
+        """The 差评工单 the citizen's own ratings opened, newest first: where each stands."""
+        rows = await self.pool.fetch(
+            "SELECT t.ticket_id, t.rating_id, o.case_number, o.item_code, t.level, t.state, t.called_back, "
+            "t.resolution, t.callback_satisfied, t.due, t.opened_at FROM rating_tickets t "
+            "JOIN rating_occasions o USING (rating_id) WHERE o.applicant = $1 "
+            "ORDER BY t.opened_at DESC LIMIT 100",
+            subject,
+        )
+        return [
+            MyTicketView(
+                ticket_id=r["ticket_id"],
+                rating_id=r["rating_id"],
+                case_number=r["case_number"],
+                item_code=r["item_code"],
+                level=r["level"],
+                state=r["state"],
+                state_label=_TICKET_LABELS.get(r["state"], r["state"]),
+                called_back=r["called_back"],
+                resolution=r["resolution"],
+                callback_satisfied=r["callback_satisfied"],
+                due=r["due"],
+                opened_at=r["opened_at"].astimezone(BEIJING),
+            )
+            for r in rows
+        ]
 
     async def ticket(self, ticket_id: UUID) -> TicketView | None:
         row = await self.pool.fetchrow("SELECT * FROM rating_tickets WHERE ticket_id = $1", ticket_id)

@@ -76,6 +76,16 @@ def test_a_bad_rating_is_called_back_rectified_judged_and_counted(client: httpx.
         )
     )
     assert (resolved["state"], resolved["stateLabel"]) == ("rectified", "已整改")
+    mine = wait_for(
+        lambda: next((t for t in ok(client.get("/api/v1/me/rating-tickets", headers=citizen))
+                      if t["ticketId"] == rated["ticketId"] and t["state"] == "rectified"), None),
+        "the citizen's ticket shown rectified",
+    )  # fmt: skip
+    assert (mine["stateLabel"], mine["resolution"], mine["callbackSatisfied"]) == (
+        "已整改",
+        "已开通专线",
+        None,
+    )
     judged = f"/api/v1/rating-tickets/{rated['ticketId']}/callback-rating"
     ok(client.post(judged, json={"satisfied": True}, headers=citizen))
 

@@ -208,3 +208,40 @@ async def test_the_boards_and_metrics_rebuilt_from_zero_are_identical(
     assert await rebuild(recorder, RatingProjection(), mapper.to_domain_event, batch_size=2) == generation + 1
     after = (await reads.metrics(since, until), await reads.board("department", since, until, public=False))
     assert after == before
+
+
+async def test_a_units_tickets_turn_yellow_two_working_days_before_due_and_red_after(
+    store: AggregateStore, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    from projections.rating_reads import RatingQueries
+    from projections.ratings import RatingProjection
+
+    opened = datetime(2026, 12, 1, 10, tzinfo=BEIJING)  # a Tuesday
+    clock = Clock(opened)
+    service = RatingService(
+        store, clock=clock, calendar=base_calendar, item_departments=_departments,
+        rules=RatingRules(rectification_working_days=5),
+    )  # fmt: skip
+    occasion = Occasion(channel=RatingChannel.ONLINE, department=DEPT, item_code=ITEM, case_id=uuid.uuid4())
+    rating_id = uuid.uuid4()
+    await store.save(
+        Rating.invite(rating_id, occasion=occasion, applicant=CITIZEN.id, indicator_set="online-v1",
+                      closes_on=date(2026, 12, 8), at=opened)
+    )  # fmt: skip
+    _, ticket = await service.rate(CITIZEN, Channel.MINIAPP, rating_id, 2, comment="等待太久")
+    assert ticket is not None and ticket.due == date(2026, 12, 8)  # five working days on
+    projection = RatingProjection()
+    await ensure_installed(pool, projection)
+    async with pool.acquire() as conn:
+        generation = await active_generation(conn, projection.name)
+        async with conn.transaction():
+            await process_batch(conn, projection, mapper.to_domain_event, generation, 500)
+    reads = RatingQueries(pool, base_calendar, clock)
+    lights = []
+    for day in (date(2026, 12, 1), date(2026, 12, 4), date(2026, 12, 8), date(2026, 12, 9)):
+        clock.now = datetime.combine(day, opened.timetz())
+        (view,) = await reads.unit_tickets(DEPT)
+        lights.append((view.working_days_left, view.light))
+    # Tuesday: 5 left; Friday: 2 (Mon, Tue); the due day itself: 0; the day after: overdue.
+    assert lights == [(5, "green"), (2, "yellow"), (0, "yellow"), (-1, "red")]
+    assert await reads.unit_tickets("GAJ") == []  # another unit sees none of it

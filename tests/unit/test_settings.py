@@ -95,3 +95,30 @@ def test_production_turns_dev_login_off() -> None:
         {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48, "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}
     )
     assert s.auth.dev_login is False and not s.is_dev
+
+
+def test_the_rating_window_and_the_rectification_deadline_are_regional_settings() -> None:
+    default = load_settings({}).cases
+    assert (default.rating_window_days, default.rectification_days) == (7, 15)
+    regional = load_settings({"CITYPASS_RATING_WINDOW_DAYS": "10", "CITYPASS_RECTIFICATION_DAYS": "5"}).cases
+    assert (regional.rating_window_days, regional.rectification_days) == (10, 5)
+    for name in ("CITYPASS_RATING_WINDOW_DAYS", "CITYPASS_RECTIFICATION_DAYS"):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: "0"})
+
+
+def test_the_dev_clock_is_for_development_only() -> None:
+    start = "2026-12-07T07:59:30+08:00"
+    assert load_settings({"CITYPASS_DEV_CLOCK_START": start}).dev_clock_start is not None
+    for env in (
+        {"CITYPASS_DEV_CLOCK_START": "2026-12-07T07:59:30"},  # no offset
+        {"CITYPASS_DEV_CLOCK_START": "tomorrow"},
+        {
+            "CITYPASS_ENV": "prod",
+            "CITYPASS_JWT_SECRET": "x" * 40,
+            "CITYPASS_DATA_KEYS": f"k2:{NEW_KEY_B64}",
+            "CITYPASS_DEV_CLOCK_START": start,
+        },
+    ):
+        with pytest.raises(SettingsError, match="CITYPASS_DEV_CLOCK_START"):
+            load_settings(env)

@@ -13,9 +13,6 @@ from eventsourcing.persistence import Mapper
 from backend.booking.service import BookingService, NotHallManagerError, PersonKeys
 from backend.booking.timers import BookingTimers, booking_handlers, hold_key, no_show_key
 from backend.calendar_data import base_calendar
-from backend.consumers import ensure_installed
-from backend.consumers.batch import process_batch
-from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
@@ -37,6 +34,7 @@ from domain.case import Actor, Channel, Role
 from domain.case.checks import BEIJING
 from domain.personal import IdNumber, PersonName, id_check_char
 from projections.appointments import AppointmentProjection, AppointmentQueries
+from tests.integration.store_support import Clock, catch_up
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +66,6 @@ def citizen(n: int) -> Actor:
     return Actor(id=f"citizen-{n}", role=Role.CITIZEN)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def mapper() -> Mapper[uuid.UUID]:
     return make_mapper()
@@ -100,18 +90,6 @@ async def service(store: AggregateStore, clock: Clock) -> BookingService:
     bookings = booking(store, clock)
     await bookings.configure_hall(MANAGER, "SMZJ", CONFIG)
     return bookings
-
-
-async def catch_up(pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], *consumers: object) -> None:
-    for consumer in consumers:
-        await ensure_installed(pool, consumer)  # type: ignore[arg-type]
-        async with pool.acquire() as conn:
-            generation = await active_generation(conn, consumer.name)  # type: ignore[attr-defined]
-            while True:
-                async with conn.transaction():
-                    done = await process_batch(conn, consumer, mapper.to_domain_event, generation, 500)  # type: ignore[arg-type]
-                if done.caught_up:
-                    break
 
 
 async def hold(service: BookingService, n: int, start: datetime, **how: object):  # type: ignore[no-untyped-def]

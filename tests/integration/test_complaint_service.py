@@ -14,9 +14,6 @@ from eventsourcing.persistence import Mapper
 from backend.calendar_data import base_calendar
 from backend.complaints.service import ComplaintNotFoundError, ComplaintService
 from backend.complaints.timers import OVERDUE, UNCONFIRMED, ComplaintTimers, complaint_handlers, overdue_key
-from backend.consumers import ensure_installed
-from backend.consumers.batch import process_batch
-from backend.consumers.generations import active_generation
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.recorder import EventRecorder
@@ -27,6 +24,7 @@ from domain.complaint import Complaint, ComplaintCategory, ComplaintState, Compl
 from domain.personal import Phone, id_check_char
 from projections.complaint_reads import ComplaintQueries
 from projections.complaints import ComplaintProjection
+from tests.integration.store_support import Clock, catch_up
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +35,6 @@ CITIZEN = Actor(id="citizen-complaints", role=Role.CITIZEN)
 DESK = Actor(id="clerk-12345", role=Role.CLERK)
 OFFICER = Actor(id="officer-scjgj", role=Role.OFFICER, department=DEPT)
 ID_NUMBER = "43010219900101123" + id_check_char("43010219900101123")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -65,17 +55,6 @@ def clock() -> Clock:
 @pytest.fixture
 def service(store: AggregateStore, pool: asyncpg.Pool, clock: Clock) -> ComplaintService:
     return ComplaintService(store, pool, clock=clock, calendar=base_calendar, region=REGION)
-
-
-async def catch_up(pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], consumer: Any) -> None:
-    await ensure_installed(pool, consumer)
-    async with pool.acquire() as conn:
-        generation = await active_generation(conn, consumer.name)
-        while True:
-            async with conn.transaction():
-                done = await process_batch(conn, consumer, mapper.to_domain_event, generation, 500)
-            if done.caught_up:
-                return
 
 
 async def file(service: ComplaintService, actor: Actor = CITIZEN, **changes: Any) -> Complaint:

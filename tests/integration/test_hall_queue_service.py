@@ -15,9 +15,6 @@ from eventsourcing.persistence import Mapper, Tracking
 from backend.booking.service import BookingService, PersonKeys
 from backend.calendar_data import base_calendar
 from backend.cases.access import NotYourCaseError
-from backend.consumers import ensure_installed
-from backend.consumers.batch import process_batch
-from backend.consumers.generations import active_generation
 from backend.hall_queue.errors import LocationRequiredError, NotHallStaffError
 from backend.hall_queue.no_shows import MISSED_NO_SHOW, QueueNoShows, missed_key, queue_no_show_handlers
 from backend.hall_queue.service import HallQueueService
@@ -43,6 +40,7 @@ from domain.personal import Address, IdNumber, PersonName, Phone, id_check_char
 from miniapp_api.queue_routes import _frames as screen_frames
 from projections.hall_queue import HallQueueProjection
 from projections.hall_queue_reads import CallView, HallQueueQueries, NextTicket, ticket_status
+from tests.integration.store_support import Clock, catch_up
 
 pytestmark = pytest.mark.integration
 
@@ -83,14 +81,6 @@ def id_number(n: int) -> IdNumber:
     return IdNumber(first17 + id_check_char(first17))
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class WatchedStore(AggregateStore):
     """The real store, noting which aggregates each append carried: a fake of nothing, a witness."""
 
@@ -128,17 +118,6 @@ async def bookings(store: WatchedStore, clock: Clock) -> BookingService:
 @pytest.fixture
 def queue(store: WatchedStore, clock: Clock, bookings: BookingService) -> HallQueueService:
     return HallQueueService(store, clock=clock, bookings=bookings)
-
-
-async def catch_up(pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], consumer: Any) -> None:
-    await ensure_installed(pool, consumer)
-    async with pool.acquire() as conn:
-        generation = await active_generation(conn, consumer.name)
-        while True:
-            async with conn.transaction():
-                done = await process_batch(conn, consumer, mapper.to_domain_event, generation, 500)
-            if done.caught_up:
-                break
 
 
 async def submitted_case(store: AggregateStore, owner: Actor, n: int) -> Case:

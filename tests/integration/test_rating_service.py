@@ -33,20 +33,13 @@ from domain.rating import (
 )
 from domain.rating import Channel as RatingChannel
 from notifications.rating_notices import RatingNotices
+from tests.integration.store_support import Clock, catch_up
 from tests.unit.case_builders import CITIZEN, DEPT, ITEM, build_with_history
 
 pytestmark = pytest.mark.integration
 
 OFFICER = Actor(id="officer-q", role=Role.OFFICER, department=DEPT)
 SUPERVISOR = Actor(id="hcp-admin", role=Role.SUPERVISOR)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -75,17 +68,6 @@ async def concluded_case(store: AggregateStore) -> Case:
     case, events = build_with_history("concluded")
     await store.recorder.append([store.mapper.to_stored_event(e) for e in events])
     return case
-
-
-async def catch_up(pool: asyncpg.Pool, mapper: Mapper[uuid.UUID], consumer: RatingTimers) -> None:
-    await ensure_installed(pool, consumer)
-    async with pool.acquire() as conn:
-        generation = await active_generation(conn, consumer.name)
-        while True:
-            async with conn.transaction():
-                done = await process_batch(conn, consumer, mapper.to_domain_event, generation, 500)
-            if done.caught_up:
-                return
 
 
 async def test_a_concluded_case_is_invited_through_the_log_and_defaults_if_never_rated(

@@ -227,3 +227,38 @@ async def test_a_units_tickets_turn_yellow_two_working_days_before_due_and_red_a
     # Tuesday: 5 left; Friday: 2 (Mon, Tue); the due day itself: 0; the day after: overdue.
     assert lights == [(5, "green"), (2, "yellow"), (0, "yellow"), (-1, "red")]
     assert await reads.unit_tickets("GAJ") == []  # another unit sees none of it
+
+
+async def test_a_served_visit_someone_follows_is_invited_through_the_log_with_its_window_and_clerk(
+    store: AggregateStore, pool: asyncpg.Pool, mapper: Mapper[uuid.UUID]
+) -> None:
+    from domain.hall_queue import HallQueue, QueueSpec, WindowSpec
+    from domain.personal import PersonName
+    from domain.rating import visit_rating_id
+
+    clerk = Actor(id="clerk-7", role=Role.CLERK, hall="SMZJ")
+    at = datetime(2026, 12, 1, 9, tzinfo=BEIJING)
+    queue = HallQueue.open(
+        "SMZJ", at.date(), [QueueSpec(code="A", prefix="A", name="市场准入")],
+        [WindowSpec(code="03", queues=("A",))], actor=clerk, at=at,
+    )  # fmt: skip
+    queue.open_window("03", at=at, actor=clerk)
+    followed = queue.check_in("A", at=at, actor=CITIZEN, channel=Channel.MINIAPP, subject=CITIZEN.id,
+                              name=PersonName("张三"))  # fmt: skip
+    kiosk = queue.check_in("A", at=at, actor=clerk, channel=Channel.KIOSK)  # nobody follows it online
+    for _ in (followed, kiosk):
+        queue.call_next("03", at=at + timedelta(minutes=1), actor=clerk)
+        queue.serve("03", at=at + timedelta(minutes=9), actor=clerk)
+    await store.save(queue)
+    clock = Clock(at + timedelta(minutes=10))
+    service = RatingService(store, clock=clock, calendar=base_calendar, item_departments=_departments)
+    await catch_up(pool, mapper, RatingTimers())
+    worker = TimerWorker(pool, rating_handlers(service), clock)
+    assert await worker.fire_due() == 2  # one invitation timer per served ticket
+    rating: Rating = await store.get(visit_rating_id("SMZJ", "2026-12-01", followed))
+    o = rating.occasion
+    assert (o.channel, o.hall, o.window, o.clerk, o.department, o.applicant_name) == (
+        RatingChannel.OFFLINE, "SMZJ", "03", "clerk-7", "ZWFW", "张*",
+    )  # fmt: skip
+    assert rating.applicant == CITIZEN.id and rating.indicator_set == "offline-v1"
+    assert await store.find(visit_rating_id("SMZJ", "2026-12-01", kiosk)) is None

@@ -1,4 +1,4 @@
-"""Case numbers (办件编号): a sequence per region and day, unique under any concurrency, never reused."""
+"""Case numbers (办件编号) and other daily counters: a sequence per key and day, never reused."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from domain.case import DEFAULT_PATTERN, format_case_number
 
 async def next_case_number(pool: asyncpg.Pool, region: str, day: date, pattern: str = DEFAULT_PATTERN) -> str:
     """Take the next number; a number taken by a command that then fails is simply skipped."""
-    seq: int = await pool.fetchval(_TAKE, region, day)  # one statement, its own transaction
-    return format_case_number(region, day, seq, pattern)
+    return format_case_number(region, day, await next_in_day(pool, region, day), pattern)
+
+
+async def next_in_day(pool: asyncpg.Pool, counter: str, day: date) -> int:
+    """The next value of a counter that starts again at 1 each day (case numbers, complaint numbers)."""
+    seq: int = await pool.fetchval(_TAKE, counter, day)  # one statement, its own transaction
+    return seq
 
 
 # One atomic upsert: concurrent callers queue on the row lock and each get their own value.

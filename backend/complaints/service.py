@@ -2,23 +2,20 @@
 
 Due dates are counted here in working days from the injected clock, so the aggregate
 stays pure. A retried submission (same account, same client request id) has the same
-uuid5 id, so the store keeps one complaint. Numbers come from one PostgreSQL SEQUENCE
-(`complaint_numbers`, created on first use in the pool's schema): its value, kept to
-five digits, follows "TS" + region + yyyymmdd. Numbers are unique while a day sees
-fewer than 99,999 complaints, never reused otherwise, and a refused submission only
-skips one.
+uuid5 id, so the store keeps one complaint. Numbers are "TS" + region + yyyymmdd + a
+five-digit daily sequence, taken from the counters case numbers use (under the key
+"TS" + region); a refused submission only skips one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from uuid import UUID, uuid4, uuid5
 
 import asyncpg
 
+from backend.cases.numbers import next_in_day
 from backend.store.aggregates import AggregateStore
 from backend.store.errors import ConcurrencyError
 from backend.store.retries import retry_on_conflict
@@ -29,11 +26,8 @@ from domain.complaint import Complaint, ComplaintCategory, ComplaintState
 from domain.complaint.values import WITH_DEPARTMENT
 from domain.personal import Phone
 
-log = logging.getLogger(__name__)
-
 COMPLAINT_IDS = UUID("6f1d3c2a-8b7e-5d4f-9a1b-2c3d4e5f6a7b")
 SYSTEM = Actor(id="system:complaints", role=Role.SYSTEM)
-_SEQUENCE_LIMIT = 99_999
 
 
 class ComplaintNotFoundError(LookupError):
@@ -58,8 +52,6 @@ class ComplaintService:
     ) -> None:
         self._aggregates, self._pool, self.clock, self.calendar = aggregates, pool, clock, calendar
         self.region, self.answer_days, self.confirm_days = region, answer_days, confirm_days
-        self._sequence_ready = False
-        self._sequence_lock = asyncio.Lock()
 
     @property
     def aggregates(self) -> AggregateStore:
@@ -244,17 +236,5 @@ class ComplaintService:
         return await retry_on_conflict(run)
 
     async def _next_number(self, day: date) -> str:
-        if not self._sequence_ready:
-            async with self._sequence_lock:
-                if not self._sequence_ready:
-                    await self._create_sequence()
-                    self._sequence_ready = True
-        value: int = await self.pool.fetchval("SELECT nextval('complaint_numbers')")
-        return f"TS{self.region}{day:%Y%m%d}{(value - 1) % _SEQUENCE_LIMIT + 1:05d}"
-
-    async def _create_sequence(self) -> None:
-        try:
-            await self.pool.execute("CREATE SEQUENCE IF NOT EXISTS complaint_numbers")
-        except asyncpg.UniqueViolationError:
-            # Another process created it at the same moment: IF NOT EXISTS does not lock the name.
-            log.info("complaint_numbers was created concurrently; using it")
+        counter = f"TS{self.region}"
+        return f"{counter}{day:%Y%m%d}{await next_in_day(self.pool, counter, day):05d}"

@@ -15,9 +15,11 @@ import asyncpg
 import msgspec
 
 from domain.calendar import WorkingCalendar
+from domain.calendar_deadline import light
 from domain.case.checks import BEIJING
 from domain.complaint import ComplaintCategory, ComplaintState, LightColour
 from domain.complaint.values import WITH_DEPARTMENT, YELLOW_AT
+from projections.case_deadlines import LIGHT_RANK
 from projections.catalogue import PoolSource
 
 _OPEN = sorted(s.value for s in WITH_DEPARTMENT | {ComplaintState.SUBMITTED, ComplaintState.ANSWERED})
@@ -91,8 +93,7 @@ class ComplaintQueries:
             _OPEN,
         )
         views = [self._view(r, staff=True) for r in rows]
-        rank = {"red": 0, "yellow": 1, "green": 2}
-        return sorted(views, key=lambda v: (rank[v.light], v.due or date.max))
+        return sorted(views, key=lambda v: (LIGHT_RANK[v.light], v.due or date.max))
 
     async def one(self, complaint_id: UUID) -> ComplaintView | None:
         """One complaint as staff see it."""
@@ -138,10 +139,8 @@ class ComplaintQueries:
         """As Complaint.light: only a department that owes an answer has a light other than green."""
         if due is None:
             return None, "green"
-        today = self.today()
-        left = self.calendar().working_days_between(today, due)
+        calendar, today = self.calendar(), self.today()
+        left = calendar.working_days_between(today, due)
         if state not in WITH_DEPARTMENT:
             return left, "green"
-        if today > due or left < 0:
-            return left, "red"
-        return left, "yellow" if left <= YELLOW_AT else "green"
+        return left, light(due, today, calendar, yellow_within=YELLOW_AT)

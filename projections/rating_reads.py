@@ -16,12 +16,13 @@ import asyncpg
 import msgspec
 
 from domain.calendar import WorkingCalendar
+from domain.calendar_deadline import light
 from domain.case.checks import BEIJING
 from domain.rating.metrics import BoardRow, NationalMetrics, board, national_metrics, public_board
+from projections.case_deadlines import LIGHT_RANK, Light
 from projections.catalogue import PoolSource
 from projections.ratings import rating_facts, ticket_facts
 
-Light = Literal["green", "yellow", "red"]
 OccasionState = Literal["to_rate", "rated", "defaulted", "closed"]
 _LEVEL_LABELS = {1: "非常不满意", 2: "不满意", 3: "基本满意", 4: "满意", 5: "非常满意"}
 
@@ -83,12 +84,6 @@ _TICKET_LABELS = {
 }
 
 
-def _light(left: int, open_: bool) -> Light:
-    if not open_:
-        return "green"
-    return "red" if left < 0 else "yellow" if left <= 2 else "green"
-
-
 class RatingQueries:
     def __init__(
         self, pool: PoolSource, calendar: Callable[[], WorkingCalendar], clock: Callable[[], datetime]
@@ -144,8 +139,7 @@ class RatingQueries:
             open_only,
         )
         views = [self._ticket(r) for r in rows]
-        rank = {"red": 0, "yellow": 1, "green": 2}
-        return sorted(views, key=lambda t: (rank[t.light], t.due))
+        return sorted(views, key=lambda t: (LIGHT_RANK[t.light], t.due))
 
     async def my_tickets(self, subject: str) -> list[MyTicketView]:
         """The 差评工单 the citizen's own ratings opened, newest first: where each stands."""
@@ -185,7 +179,8 @@ class RatingQueries:
         return unit
 
     def _ticket(self, r: asyncpg.Record) -> TicketView:
-        left = self.calendar().working_days_between(self.today(), r["due"])
+        calendar, today = self.calendar(), self.today()
+        left = calendar.working_days_between(today, r["due"])
         is_open = r["state"] in ("open", "appealed")
         return TicketView(
             ticket_id=r["ticket_id"],
@@ -196,7 +191,8 @@ class RatingQueries:
             item_code=r["item_code"],
             due=r["due"],
             working_days_left=left,
-            light=_light(left, is_open),
+            # The cases' rule: yellow at 2 working days or fewer, red once past; a closed ticket is done.
+            light=light(r["due"], today, calendar) if is_open else "green",
             state=r["state"],
             callbacks=r["callbacks"],
             called_back=r["called_back"],

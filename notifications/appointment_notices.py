@@ -66,6 +66,7 @@ class Outcome:
 class AppointmentNoticeState:
     def __init__(self, table: str, items: ItemLookup) -> None:
         self.table, self.items = table, items
+        self._halls: dict[str, str] = {}  # for this batch: a busy hall's calls name it once
 
     async def apply(self, conn: asyncpg.Connection, envelopes: Sequence[Any]) -> Outcome:
         outcome = Outcome()
@@ -115,7 +116,7 @@ class AppointmentNoticeState:
             variables={
                 "applicant_name": row["name"],
                 "item_name": facts.name if facts is not None else row["item_code"],
-                "hall": await _hall_name(conn, row["hall"]),
+                "hall": await self._hall_name(conn, row["hall"]),
                 "appointment_time": moment(start),
             },
             urgent=False,
@@ -124,8 +125,7 @@ class AppointmentNoticeState:
             case_id=None,
         )
 
-    @staticmethod
-    async def _turn_near(conn: asyncpg.Connection, event: Any, position: tuple[Any, int]) -> Intent:
+    async def _turn_near(self, conn: asyncpg.Connection, event: Any, position: tuple[Any, int]) -> Intent:
         recipient = Recipient.citizen(event.subject)
         return Intent(
             key=intent_key(position, recipient, Purpose.TURN_NEAR),
@@ -133,7 +133,7 @@ class AppointmentNoticeState:
             recipient=recipient,
             variables={
                 "applicant_name": mask(event.name) if event.name is not None else "您",
-                "hall": await _hall_name(conn, event.hall),
+                "hall": await self._hall_name(conn, event.hall),
                 "ticket_number": event.ticket,
                 "waiting_ahead": str(event.ahead),
             },
@@ -142,14 +142,15 @@ class AppointmentNoticeState:
             case_id=None,
         )
 
-
-async def _hall_name(conn: asyncpg.Connection, code: str) -> str:
-    """The hall's name from the booking read model; its code if that has not seen the hall yet."""
-    # Another consumer's view: it may not be installed yet on a fresh start.
-    if await conn.fetchval("SELECT to_regclass('booking_halls')") is None:
-        return code
-    name = await conn.fetchval("SELECT config->>'name' FROM booking_halls WHERE code = $1", code)
-    return str(name) if name else code
+    async def _hall_name(self, conn: asyncpg.Connection, code: str) -> str:
+        """The hall's name from the booking read model; its code if that has not seen the hall yet."""
+        if code not in self._halls:
+            # Another consumer's view: it may not be installed yet on a fresh start.
+            name = None
+            if await conn.fetchval("SELECT to_regclass('booking_halls')") is not None:
+                name = await conn.fetchval("SELECT config->>'name' FROM booking_halls WHERE code = $1", code)
+            self._halls[code] = str(name) if name else code
+        return self._halls[code]
 
 
 class AppointmentNotices:

@@ -62,6 +62,7 @@ async def create_rating_notice_table(conn: asyncpg.Connection, table: str) -> No
 class RatingNoticeState:
     def __init__(self, table: str, items: ItemLookup, department_names: DepartmentNames) -> None:
         self.table, self.items, self.department_names = table, items, department_names
+        self._units: dict[str, str] = {}  # for this batch: each department named once
 
     async def apply(self, conn: asyncpg.Connection, envelopes: Sequence[Any]) -> list[Intent]:
         intents: list[Intent] = []
@@ -126,8 +127,11 @@ class RatingNoticeState:
         return [await self._intent(row, position, Purpose.RATING_OUTCOME, event, extra)]
 
     async def _unit(self, row: asyncpg.Record) -> str:
-        names = await self.department_names([row["department"]])
-        return str(names.get(row["department"], "承办单位"))
+        code = row["department"]
+        if code not in self._units:
+            names = await self.department_names([code])
+            self._units[code] = str(names.get(code, "承办单位"))
+        return self._units[code]
 
     async def _intent(
         self,

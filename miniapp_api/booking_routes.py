@@ -7,8 +7,9 @@ the booking at once. Lists come from the read model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from litestar import Response, Router, delete, get, post, put
@@ -57,8 +58,9 @@ from miniapp_api.booking_schemas import (
 )
 from miniapp_api.principal import Principal, Role
 from miniapp_api.problems import ProblemMap
-from projections.appointments import AppointmentQueries
+from projections.appointments import AppointmentQueries, HallView
 
+T = TypeVar("T")
 _PUBLIC = {EXCLUDE_FROM_AUTH: True}
 _PRIVATE = CacheControlHeader(private=True, no_store=True)
 _BOOKERS = require_roles(Role.CITIZEN, Role.CLERK, Role.MANAGER)
@@ -113,7 +115,7 @@ def actor_of(principal: Principal) -> tuple[Actor, Channel]:
 def visitor_of(body: VisitorIn) -> Visitor:
     errors: list[dict[str, str]] = []
 
-    def check(field: str, parse):  # type: ignore[no-untyped-def]
+    def check(field: str, parse: Callable[[], T]) -> T | None:
         try:
             return parse()
         except PersonalDataError as exc:
@@ -122,7 +124,8 @@ def visitor_of(body: VisitorIn) -> Visitor:
 
     name = check("name", lambda: PersonName(body.name.strip()))
     number = check("idNumber", lambda: IdNumber.parse(body.id_number))
-    phone = None if body.phone is None else check("phone", lambda: Phone.parse(body.phone))
+    given = body.phone
+    phone = None if given is None else check("phone", lambda: Phone.parse(given))
     if errors or name is None or number is None:
         raise ValidationException(
             "invalid personal data: " + ", ".join(e["key"] for e in errors), extra=errors
@@ -131,7 +134,7 @@ def visitor_of(body: VisitorIn) -> Visitor:
 
 
 def booking_router(service: BookingCommands, queries: AppointmentQueries) -> Router:
-    async def _hall(code: str):  # type: ignore[no-untyped-def]
+    async def _hall(code: str) -> HallView:
         hall = await queries.hall(code)
         if hall is None:
             raise NotFoundException(f"no hall {code}")

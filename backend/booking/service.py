@@ -19,8 +19,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.domain import Aggregate
-
 from backend.store.aggregates import AggregateStore
 from backend.store.retries import KeyedLocks, retry_on_conflict
 from domain.booking import (
@@ -194,7 +192,7 @@ class BookingService:
             if ops.confirm(
                 appointment, slot, booker, actor=actor, channel=channel, now=self.clock(), replaced=replaced
             ):
-                await self._save(appointment, slot, booker, *(replaced or ()))
+                await self.aggregates.save(appointment, slot, booker, *(replaced or ()))
             return appointment
 
         return await retry_on_conflict(run)
@@ -210,7 +208,7 @@ class BookingService:
             if ops.cancel(
                 appointment, slot, booker, hall.config, actor=actor, channel=channel, now=now, reason=reason
             ):
-                await self._save(appointment, slot, booker)
+                await self.aggregates.save(appointment, slot, booker)
             return appointment
 
         return await retry_on_conflict(run)
@@ -223,7 +221,7 @@ class BookingService:
             slot, booker = await self._seat_of(appointment)
             if not ops.expire(appointment, slot, booker, now=self.clock()):
                 return False
-            await self._save(appointment, slot, booker)
+            await self.aggregates.save(appointment, slot, booker)
             return True
 
         return await retry_on_conflict(run)
@@ -237,7 +235,7 @@ class BookingService:
             hall = await self.hall(appointment.hall)
             if not ops.no_show(appointment, booker, hall.config, how=how, now=self.clock()):
                 return False
-            await self._save(appointment, booker)
+            await self.aggregates.save(appointment, booker)
             return True
 
         return await retry_on_conflict(run)
@@ -253,9 +251,6 @@ class BookingService:
             self.aggregates.get(appointment.slot_id), self.aggregates.get(appointment.booker)
         )
         return slot, booker
-
-    async def _save(self, *aggregates: Aggregate) -> None:
-        await self.aggregates.save(*aggregates)
 
 
 async def _none() -> None:

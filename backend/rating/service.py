@@ -120,7 +120,8 @@ class RatingService:
         """一次一评 for a served ticket that someone follows online; None for an anonymous kiosk ticket."""
         queue: HallQueue = await self.aggregates.get(queue_id)
         served = queue.ticket(ticket)
-        if served.subject is None or served.served_at is None:
+        subject, served_at = served.subject, served.served_at
+        if subject is None or served_at is None:
             return None
         rating_id = visit_rating_id(queue.hall, queue.day.isoformat(), ticket)
 
@@ -139,11 +140,11 @@ class RatingService:
                 clerk=clerk,
                 applicant_name=None if served.name is None else mask(served.name),
             )
-            at = beijing_time(served.served_at)  # type: ignore[arg-type]
+            at = beijing_time(served_at)
             rating = Rating.invite(
                 rating_id,
                 occasion=occasion,
-                applicant=served.subject,  # type: ignore[arg-type]
+                applicant=subject,
                 indicator_set=CURRENT_SETS[RatingChannel.OFFLINE],
                 closes_on=at.date() + timedelta(days=self.rules.window_days),
                 at=at,

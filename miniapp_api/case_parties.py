@@ -28,7 +28,7 @@ from miniapp_api.case_schemas import AgentIn, ApplicantIn
 T = TypeVar("T")
 
 
-class _Fields:
+class PersonalFields:
     """Collects per-field failures, so every bad field is reported, not only the first."""
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class _Fields:
 
 def parse_parties(applicant: ApplicantIn, agent: AgentIn | None) -> tuple[Applicant, Agent | None]:
     """The submission's applicant and agent, or a ValidationException naming each invalid field."""
-    fields = _Fields()
+    fields = PersonalFields()
     parsed = _applicant(applicant, fields)
     parsed_agent = None if agent is None else _agent(agent, fields)
     if parsed is None or (agent is not None and parsed_agent is None):
@@ -56,7 +56,7 @@ def parse_parties(applicant: ApplicantIn, agent: AgentIn | None) -> tuple[Applic
     return parsed, parsed_agent
 
 
-def _applicant(body: ApplicantIn, fields: _Fields) -> Applicant | None:
+def _applicant(body: ApplicantIn, fields: PersonalFields) -> Applicant | None:
     if body.kind is ApplicantKind.ENTERPRISE:
         code = fields.check("applicant.idNumber", lambda: _credit_code(body.id_type, body.id_number))
         phone = fields.check("applicant.phone", lambda: Phone.parse(body.phone))
@@ -74,7 +74,7 @@ def _applicant(body: ApplicantIn, fields: _Fields) -> Applicant | None:
     return Person(name=name, identity=identity, phone=phone, address=address)
 
 
-def _agent(body: AgentIn, fields: _Fields) -> Agent | None:
+def _agent(body: AgentIn, fields: PersonalFields) -> Agent | None:
     name = fields.check("agent.name", lambda: PersonName(body.name.strip()))
     identity = fields.check("agent.idNumber", lambda: _person_id(body.id_type, body.id_number))
     phone = fields.check("agent.phone", lambda: Phone.parse(body.phone))

@@ -56,7 +56,7 @@ from miniapp_api.booking_schemas import (
     hall_out,
 )
 from miniapp_api.case_parties import PersonalFields
-from miniapp_api.principal import Principal, Role
+from miniapp_api.principal import Principal, Role, domain_actor
 from miniapp_api.problems import ProblemMap
 from projections.appointments import AppointmentQueries, HallView
 
@@ -102,13 +102,8 @@ class BookingCommands(Protocol):
 
 def actor_of(principal: Principal) -> tuple[Actor, Channel]:
     """The actor events record; a citizen's display name stays out of the log (it is personal)."""
-    role = _ROLES.get(principal.role)
-    if role is None:
-        raise PermissionDeniedException(f"a {principal.role} may not book")
-    name = None if role is DomainRole.CITIZEN else principal.name
-    hall = None if principal.role is Role.ADMIN else principal.hall
-    channel = Channel.MINIAPP if role is DomainRole.CITIZEN else Channel.HALL_WINDOW
-    return Actor(id=principal.subject, role=role, name=name, hall=hall), channel
+    actor = domain_actor(principal, _ROLES, "booking")
+    return actor, Channel.MINIAPP if actor.role is DomainRole.CITIZEN else Channel.HALL_WINDOW
 
 
 def visitor_of(body: VisitorIn) -> Visitor:

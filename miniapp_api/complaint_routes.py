@@ -38,7 +38,7 @@ from miniapp_api.complaint_schemas import (
     WithdrawalIn,
     complaint_out,
 )
-from miniapp_api.principal import Principal, Role
+from miniapp_api.principal import Principal, Role, domain_actor
 from miniapp_api.problems import ProblemMap
 from projections.complaint_reads import ComplaintQueries, ComplaintView
 
@@ -93,13 +93,7 @@ class ComplaintCommands(Protocol):
 
 
 def _actor(principal: Principal) -> Actor:
-    role = _ROLES.get(principal.role)
-    if role is None:
-        raise PermissionDeniedException(f"a {principal.role} takes no part in complaints")
-    name = None if role is DomainRole.CITIZEN else principal.name  # a citizen's name stays out of the log
-    return Actor(
-        id=principal.subject, role=role, name=name, department=principal.department, hall=principal.hall
-    )
+    return domain_actor(principal, _ROLES, "complaints")
 
 
 def _contact(text: str | None) -> Phone | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated
 
+from litestar.exceptions import PermissionDeniedException
 from msgspec import Meta
 
+from domain.case import Actor
+from domain.case import Role as DomainRole
 from miniapp_api.schemas import ApiStruct
 
 
@@ -70,3 +74,13 @@ def in_hall(principal: Principal, hall: str) -> bool:
 def in_region(principal: Principal, region: str) -> bool:
     """True only for a principal whose region contains this one."""
     return principal.region is not None and region_covers(principal.region, region)
+
+
+def domain_actor(principal: Principal, roles: Mapping[Role, DomainRole], activity: str) -> Actor:
+    """The actor events record, in the roles an activity knows; a citizen's name stays out of the log."""
+    role = roles.get(principal.role)
+    if role is None:
+        raise PermissionDeniedException(f"a {principal.role} takes no part in {activity}")
+    name = None if role in (DomainRole.CITIZEN, DomainRole.AGENT) else principal.name
+    hall = None if principal.role is Role.ADMIN else principal.hall  # an admin acts for every hall
+    return Actor(id=principal.subject, role=role, name=name, department=principal.department, hall=hall)

@@ -33,7 +33,7 @@ from domain.rating import (
 )
 from domain.rating.metrics import BoardRow
 from miniapp_api.auth import EXCLUDE_FROM_AUTH, CurrentPrincipal, require_roles
-from miniapp_api.principal import Principal, Role
+from miniapp_api.principal import Principal, Role, domain_actor
 from miniapp_api.problems import ProblemMap
 from miniapp_api.schemas import ApiStruct
 from projections.rating_reads import RatingQueries
@@ -231,11 +231,7 @@ def _ticket_out(t: RectificationTicket) -> TicketOut:
 
 
 def _actor(principal: Principal) -> Actor:
-    role = _ROLES.get(principal.role)
-    if role is None:
-        raise PermissionDeniedException(f"a {principal.role} takes no part in 好差评")
-    name = None if role is DomainRole.CITIZEN else principal.name
-    return Actor(id=principal.subject, role=role, name=name, department=principal.department)
+    return domain_actor(principal, _ROLES, "好差评")
 
 
 def _range(since: date | None, until: date | None, today: date) -> tuple[date, date]:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify bench-booking clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify bench-booking bench-streams clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citypass needs Python 3.11 or newer"'
@@ -46,6 +46,9 @@ bench-notify: install
 
 bench-booking: install
 	$(BIN)/python bench/booking.py
+
+bench-streams: install
+	$(BIN)/python bench/streams.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -37,9 +37,12 @@ from backend.materials import (
 from backend.notify import build_dispatcher
 from backend.rating.service import RatingNotFoundError, RatingRules, RatingService, TicketNotFoundError
 from backend.rating.timers import RatingTimers, rating_handlers
-from backend.runtime import Runtime, start_clock_at, utc_now
+from backend.runtime import Runtime, Service, start_clock_at, utc_now
 from backend.settings import Settings
 from backend.store.aggregates import AggregateStore
+from backend.streams.hub import StreamHub
+from backend.streams.webhook_rules import register_webhook_problems
+from backend.streams.webhooks import build_webhook_subscriptions, build_webhook_worker
 from miniapp_api.admin_calendar import admin_calendar_router
 from miniapp_api.admin_notifications import admin_notifications_router
 from miniapp_api.app import create_app
@@ -54,6 +57,8 @@ from miniapp_api.problems import ProblemMap
 from miniapp_api.queue_routes import queue_router, register_queue_problems
 from miniapp_api.rating_routes import rating_router, register_rating_problems
 from miniapp_api.services import catalogue_router
+from miniapp_api.stream_routes import register_stream_problems, stream_router
+from miniapp_api.webhook_routes import webhook_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
 from notifications.appointment_notices import AppointmentNotices
 from notifications.case_notices import catalogue_items
@@ -73,6 +78,8 @@ from projections.catalogue import CatalogueProjection, CatalogueQueries, departm
 from projections.complaint_reads import ComplaintQueries
 from projections.complaints import ComplaintProjection
 from projections.event_counts import EventCounts
+from projections.event_stream import EventStreamProjection
+from projections.event_stream_reads import StreamQueries
 from projections.hall_queue import HallQueueProjection
 from projections.hall_queue_reads import HallQueueQueries
 from projections.rating_reads import RatingQueries
@@ -103,7 +110,7 @@ def build_runtime(
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     catalogue = CatalogueQueries(lambda: runtime.pool)
     items = catalogue_items(catalogue)
-    services = []
+    services: list[Service] = []
     if dispatcher:
         services.append(
             build_dispatcher(
@@ -111,6 +118,16 @@ def build_runtime(
                 lambda: runtime.pool,
                 lambda stored: runtime.mapper.to_domain_event(stored),
                 settings.privacy.data_keys[0][1],
+            )
+        )
+    if with_consumers:  # every such process may run one: leases keep them apart
+        services.append(
+            build_webhook_worker(
+                settings,
+                url,
+                lambda: runtime.pool,
+                lambda stored: runtime.mapper.to_domain_event(stored),
+                utc_now,
             )
         )
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
@@ -144,6 +161,7 @@ def build_runtime(
             RatingNotices(items, names, utc_now),
             ComplaintProjection(),
             ComplaintTimers(complaints.confirm_days),
+            EventStreamProjection(),
         ],
         timer_handlers={
             **deadline_handlers(
@@ -255,6 +273,8 @@ def problem_map() -> ProblemMap:
     problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
     register_rating_problems(problems)
     register_complaint_problems(problems)
+    register_stream_problems(problems)
+    register_webhook_problems(problems)
     problems.register(ComplaintNotFoundError, 404, "complaint-not-found", "No such complaint")
     problems.register(RatingNotFoundError, 404, "rating-not-found", "No such rating occasion")
     problems.register(TicketNotFoundError, 404, "rating-ticket-not-found", "No such rectification ticket")
@@ -281,6 +301,10 @@ def build_app(settings: Settings, url: str) -> Litestar:
     )
     complaint_reads = ComplaintQueries(lambda: runtime.pool, calendars.provider, utc_now)
     hall_queue = HallQueueService(lambda: runtime.aggregates, clock=utc_now, bookings=bookings)
+    streams = StreamQueries(lambda: runtime.pool, runtime.mapper.to_domain_event)
+    hub = StreamHub(
+        url, settings.database.schema, streams, buffer=settings.streams.sse_buffer, registry=runtime.registry
+    )
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
@@ -318,10 +342,21 @@ def build_app(settings: Settings, url: str) -> Litestar:
             rating_router(ratings, rating_reads),
             complaint_router(complaints, complaint_reads),
             queue_router(hall_queue, HallQueueQueries(lambda: runtime.pool, utc_now)),
+            stream_router(
+                streams,
+                hub,
+                page_limit=settings.streams.page_limit,
+                heartbeat_seconds=settings.streams.heartbeat_seconds,
+            ),
+            webhook_router(
+                build_webhook_subscriptions(
+                    settings, lambda: runtime.pool, runtime.mapper.to_domain_event, utc_now
+                )
+            ),
         ],
         problem_map=problem_map(),
-        on_startup=[runtime.start, load_services],  # in this order: loading needs the store
-        on_shutdown=[calendars.stop_refreshing, runtime.stop],
+        on_startup=[runtime.start, load_services, hub.start],  # in this order: loading needs the store
+        on_shutdown=[hub.stop, calendars.stop_refreshing, runtime.stop],
     )
     app.state.runtime = runtime
     return app

@@ -87,6 +87,21 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Department streams: SSE fan-out and webhook delivery."""
+
+    sse_buffer: int = 2000  # events an SSE subscriber may fall behind before it is dropped
+    heartbeat_seconds: float = 15.0  # an SSE comment line when nothing else was sent for this long
+    page_limit: int = 1000  # the most events one cursor page or webhook batch may hold
+    webhook_batch: int = 100  # events per webhook delivery
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_min_seconds: float = 1.0  # the first retry's delay; doubled per failure
+    webhook_retry_max_seconds: float = 300.0
+    webhook_pause_after: int = 10  # consecutive failures, then the subscription is paused
+    webhook_allow_http: bool = True  # plain http:// targets (dev and loopback); prod wants https
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     env: str  # "dev" or "prod"
     data_dir: Path
@@ -104,6 +119,7 @@ class Settings:
     dev_clock_start: datetime | None = None
     # When (Unix time) the clock read dev_clock_start: set once by `serve` for all its workers.
     dev_clock_anchor: float | None = None
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -196,7 +212,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             batch_size=integer("CONSUMER_BATCH", 500, 1, 10_000),
             poll_seconds=number("CONSUMER_POLL_SECONDS", 1.0, 0.01, 3600),
             coalesce_seconds=number("CONSUMER_COALESCE_MS", 10.0, 0.0, 1000.0) / 1000,
-            groups=consumer_groups(text("CONSUMER_GROUPS", "case_progress")),
+            groups=consumer_groups(text("CONSUMER_GROUPS", "case_progress,event_stream")),
             timer_poll_seconds=number("TIMER_POLL_SECONDS", 1.0, 0.01, 3600),
         ),
         http=HttpSettings(
@@ -224,6 +240,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         dev_clock_start=clock_start,
         dev_clock_anchor=_clock_anchor(env.get("CITYPASS_DEV_CLOCK_ANCHOR", "")),
+        streams=StreamSettings(
+            sse_buffer=integer("SSE_BUFFER", 2000, 10, 1_000_000),
+            heartbeat_seconds=number("SSE_HEARTBEAT_SECONDS", 15.0, 0.05, 3600),
+            page_limit=integer("STREAM_PAGE_LIMIT", 1000, 1, 10_000),
+            webhook_batch=integer("WEBHOOK_BATCH", 100, 1, 10_000),
+            webhook_timeout_seconds=number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 300),
+            webhook_retry_min_seconds=number("WEBHOOK_RETRY_MIN_SECONDS", 1.0, 0.01, 3600),
+            webhook_retry_max_seconds=number("WEBHOOK_RETRY_MAX_SECONDS", 300.0, 0.01, 86400),
+            webhook_pause_after=integer("WEBHOOK_PAUSE_AFTER", 10, 1, 1000),
+            webhook_allow_http=flag("WEBHOOK_ALLOW_HTTP", mode == "dev"),
+        ),
     )
 
 

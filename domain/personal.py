@@ -317,6 +317,20 @@ def mask(value: Personal | CreditCode) -> str:
     raise TypeError(f"no mask for {type(value).__qualname__}")
 
 
+def plain(value: Personal | CreditCode) -> str:
+    """The value itself, for the few readers entitled to it (auditors, scoped departments)."""
+    match value:
+        case IdNumber(number=n) | IdDocument(number=n) | Phone(number=n) | PersonName(name=n):
+            return n
+        case Address():
+            return value.text
+        case Biometric(modality=m):
+            return f"{m}:******"  # a template is never shown, not even to an auditor
+        case CreditCode(code=c):
+            return c
+    raise TypeError(f"no plain form for {type(value).__qualname__}")
+
+
 _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d{9})(?!\d)")
 

@@ -36,6 +36,7 @@ class DevLoginRequest(ApiStruct):
     department: DepartmentCode | None = None
     hall: HallCode | None = None
     region: RegionCode | None = None
+    personal_data: bool = False
 
 
 class TokenResponse(ApiStruct):
@@ -69,6 +70,7 @@ def auth_router(config: ApiConfig) -> Router:
             department=data.department,
             hall=data.hall,
             region=data.region,
+            personal_data=data.personal_data,
         )
         now = datetime.now(UTC)
         return TokenResponse(

@@ -50,6 +50,9 @@ class Principal(ApiStruct, frozen=True):  # type: ignore[misc]
     department: DepartmentCode | None = None
     hall: HallCode | None = None
     region: RegionCode | None = None
+    # Granted by the identity provider to callers whose duties need personal data in the clear (a
+    # department's stream, say); without it every personal value reaches them masked.
+    personal_data: bool = False
 
 
 def region_covers(scope: str, region: str) -> bool:

@@ -14,7 +14,9 @@ from miniapp_api.principal import Principal
 
 ALGORITHM = "HS256"
 ISSUER = "citypass"
-_SCOPE_CLAIMS = ("role", "name", "department", "hall", "region")
+_SCOPE_CLAIMS = ("role", "name", "department", "hall", "region", "personal_data")
+# Claims are named as the fields are (personal_data); the Principal decodes its camelCase names.
+_WIRE_NAMES = dict(zip(Principal.__struct_fields__, Principal.__struct_encode_fields__, strict=True))
 _REQUIRED_CLAIMS = ["iss", "sub", "iat", "exp", "jti", "role"]
 
 
@@ -30,7 +32,7 @@ def token_expiry(config: ApiConfig, issued_at: datetime) -> datetime:
 def issue_token(config: ApiConfig, principal: Principal, *, now: datetime | None = None) -> str:
     """Sign a token for `principal`, valid for the configured lifetime from `now`."""
     issued_at = now or datetime.now(UTC)
-    scopes = msgspec.to_builtins(principal)
+    scopes = {key: msgspec.to_builtins(getattr(principal, key)) for key in _SCOPE_CLAIMS}
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": principal.subject,
@@ -38,7 +40,7 @@ def issue_token(config: ApiConfig, principal: Principal, *, now: datetime | None
         "exp": token_expiry(config, issued_at),
         # A unique id lets a later deny-list revoke one token.
         "jti": uuid4().hex,
-        **{key: scopes[key] for key in _SCOPE_CLAIMS if scopes.get(key) is not None},
+        **{key: scopes[key] for key in _SCOPE_CLAIMS if scopes.get(key) not in (None, False)},
     }
     return jwt.encode(claims, config.jwt_secret, algorithm=ALGORITHM)
 
@@ -57,7 +59,7 @@ def decode_token(config: ApiConfig, token: str) -> Principal:
         raise TokenError("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenError("token invalid") from exc
-    fields = {key: claims[key] for key in _SCOPE_CLAIMS if key in claims}
+    fields = {_WIRE_NAMES[key]: claims[key] for key in _SCOPE_CLAIMS if key in claims}
     try:
         return msgspec.convert({"subject": claims["sub"], **fields}, Principal)
     except msgspec.ValidationError as exc:

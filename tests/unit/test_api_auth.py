@@ -158,8 +158,17 @@ def test_dev_login_token_round_trips_through_me():
         "department": "91430100MA4L0000XX",
         "hall": None,
         "region": None,
+        "personalData": False,
     }
     assert me.headers["cache-control"] == "no-store"
+
+
+def test_the_personal_data_grant_travels_in_the_token():
+    with make_client(config(dev_login=True)) as client:
+        body = {"subject": "officer-4", "role": "officer", "department": "GAJ", "personalData": True}
+        token = client.post("/api/v1/auth/dev-login", json=body).json()["token"]
+        me = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert me.json()["personalData"] is True
 
 
 def test_dev_login_rejects_a_bad_region_code():

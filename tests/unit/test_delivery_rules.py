@@ -148,4 +148,5 @@ def test_where_the_dispatcher_runs(
     runtime = build_runtime(
         settings, "postgresql://unused", with_consumers=with_consumers, dispatcher=dispatcher
     )
-    assert [type(s) for s in runtime.services] == ([Dispatcher] if runs else [])
+    dispatchers = [s for s in runtime.services if isinstance(s, Dispatcher)]  # the webhook worker aside
+    assert len(dispatchers) == (1 if runs else 0)

@@ -23,7 +23,7 @@ def test_defaults_are_a_working_development_setup() -> None:
     assert (s.http.host, s.http.port, s.http.workers) == ("127.0.0.1", 8000, 1)
     assert s.auth.dev_login is True
     assert s.consumers.enabled is True
-    assert s.consumers.groups == "case_progress"  # progress alone, the other consumers together
+    assert s.consumers.groups == "case_progress,event_stream"  # each alone, the other consumers together
     assert s.data_dir.name == "var"
     assert s.files.directory == s.data_dir / "files" and s.files.max_upload_bytes == 10 * 1_048_576
     assert (s.cases.region, s.cases.number_pattern) == ("430100", "{region}{yyyymmdd}{seq:06d}")

@@ -9,6 +9,8 @@ from datetime import datetime
 import asyncpg
 from litestar import Litestar, Router
 
+from backend.audit.errors import register_audit_service_problems
+from backend.audit.service import AuditService
 from backend.booking.service import (
     AppointmentNotFoundError,
     BookingService,
@@ -43,9 +45,11 @@ from backend.store.aggregates import AggregateStore
 from backend.streams.hub import StreamHub
 from backend.streams.webhook_rules import register_webhook_problems
 from backend.streams.webhooks import build_webhook_subscriptions, build_webhook_worker
+from domain.audit import Via
 from miniapp_api.admin_calendar import admin_calendar_router
 from miniapp_api.admin_notifications import admin_notifications_router
 from miniapp_api.app import create_app
+from miniapp_api.audit_routes import audit_router, register_audit_problems
 from miniapp_api.booking_routes import booking_router, register_booking_problems
 from miniapp_api.case_commands import case_command_handlers, register_case_problems
 from miniapp_api.case_queries import case_query_handlers
@@ -272,6 +276,8 @@ def problem_map() -> ProblemMap:
     problems.register(AppointmentNotFoundError, 404, "appointment-not-found", "No such appointment")
     problems.register(NotHallManagerError, 403, "not-hall-manager", "Only the hall's manager may do this")
     register_rating_problems(problems)
+    register_audit_problems(problems)
+    register_audit_service_problems(problems)
     register_complaint_problems(problems)
     register_stream_problems(problems)
     register_webhook_problems(problems)
@@ -340,6 +346,11 @@ def build_app(settings: Settings, url: str) -> Litestar:
             materials_router(materials, max_upload_bytes=settings.files.max_upload_bytes),
             booking_router(bookings, appointments),
             rating_router(ratings, rating_reads),
+            audit_router(
+                AuditService(
+                    lambda: runtime.aggregates, lambda: runtime.pool, cases, clock=utc_now, via=Via.API
+                )
+            ),
             complaint_router(complaints, complaint_reads),
             queue_router(hall_queue, HallQueueQueries(lambda: runtime.pool, utc_now)),
             stream_router(

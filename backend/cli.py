@@ -1,4 +1,4 @@
-"""The `citypass` command: serve, worker, migrate, replay, calendar publish, db-url, db-stop."""
+"""The `citypass` command: serve, worker, migrate, replay, calendar publish, audit, db-url, db-stop."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backend.audit.cli import add_audit_commands
 from backend.database import DatabaseUnavailableError, connect, resolve_url, stop_embedded
 from backend.migrations import migrate
 from backend.settings import Settings, SettingsError, load_settings
@@ -28,6 +29,8 @@ log = logging.getLogger("citypass")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "offline", False):  # reads only what it is given: no settings, no database
+        return int(args.run(None, args))
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -77,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("file", help="JSON: year, holidays, makeup_days (ISO dates) and source")
     publish.set_defaults(run=_calendar_publish)
+
+    add_audit_commands(commands)
 
     db_url = commands.add_parser("db-url", help="print the database URL (starts the embedded server)")
     db_url.set_defaults(run=_db_url)

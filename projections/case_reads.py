@@ -162,6 +162,21 @@ class CaseQueries:
             next_steps=_next_steps(facts),
         )
 
+    async def case_id_of(self, number: str) -> UUID | None:
+        """The case with this 办件编号, once this read model holds it (auditors then read the store)."""
+        found: UUID | None = await self.pool.fetchval("SELECT case_id FROM cases WHERE number = $1", number)
+        return found
+
+    async def submitted_between(self, start: datetime, end: datetime) -> list[UUID]:
+        """The cases submitted at or after `start` and before `end`, in the order they were submitted."""
+        rows = await self.pool.fetch(
+            "SELECT case_id FROM cases WHERE submitted_at >= $1 AND submitted_at < $2 "
+            "ORDER BY submitted_at, case_id",
+            start,
+            end,
+        )
+        return [r["case_id"] for r in rows]
+
     async def anonymous_progress(self, receipt_number: str, password: str) -> AnonymousProgress | None:
         """None for an unknown receipt and for a wrong password alike, after the same work."""
         if self._passwords is None:

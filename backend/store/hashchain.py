@@ -82,8 +82,12 @@ class _Checker:
         _, oid, version, topic, state, stored = row
         self._count += 1
         previous = self._heads.get(oid)
-        if previous is not None and version <= previous[0]:
-            return self.broken(row, f"version {version} does not follow {previous[0]}")
+        due = 1 if previous is None else previous[0] + 1
+        if version != due:
+            # A version skipped is an event deleted; the store never leaves a gap of its own.
+            missing = "is missing" if due == version - 1 else f"to {version - 1} are missing"
+            cause = f"version {due} {missing}" if version > due else f"it comes after version {due - 1}"
+            return self.broken(row, f"version {version} where {due} was due: {cause}")
         expected = chain_hash(previous[1] if previous else GENESIS, topic, state)
         if expected != stored:
             return self.broken(row, "hash does not match topic, state and the previous hash")

@@ -29,6 +29,10 @@ T = TypeVar("T")
 ROUTINE = "例行校验 routine chain verification"
 
 
+# Recorded when an auditor gives no reason, so the record shows that none was given.
+UNSTATED = "未说明理由 no reason given"
+
+
 def add_audit_commands(commands: Any) -> None:
     """The `audit` group, under the `citypass` sub-commands (an argparse _SubParsersAction)."""
     audit = commands.add_parser("audit", help="电子监察: replay and verify case histories")
@@ -36,7 +40,11 @@ def add_audit_commands(commands: Any) -> None:
 
     replay = actions.add_parser("replay", help="print a case's timeline (the access is recorded)")
     replay.add_argument("case", help="办件编号 or case id")
-    replay.add_argument("--reason", required=True, help="why you read it (2 to 200 characters); recorded")
+    replay.add_argument(
+        "--reason",
+        default=UNSTATED,
+        help=f"why you read it (2 to 200 characters); recorded (default: {UNSTATED})",
+    )
     replay.set_defaults(run=_replay)
 
     verify = actions.add_parser("verify", help="verify the hash chains; exit 1 if anything was altered")

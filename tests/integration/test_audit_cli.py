@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from backend.audit.cli import UNSTATED
 from backend.store.recorder import EventRecorder
 from domain.audit import Subject, Via
 from tests.dbutil import ROOT
@@ -74,11 +75,13 @@ async def test_replay_prints_the_timeline_and_records_the_reading(
     assert (access.auditor.id, access.auditor.role, access.via) == (f"cli:{user}", "auditor", Via.CLI)
     assert (access.subject, access.case_id, access.reason) == (Subject.HISTORY, case_id, "电子监察抽查 CLI")
 
-    code, _, err = await citypass(db_url, schema, "replay", number)
-    assert code == 2 and "--reason" in err
     code, _, err = await citypass(db_url, schema, "replay", "430100209901010000001", "--reason", "抽查")
     assert code == 2 and "no case numbered 430100209901010000001" in err
     assert len(await world.accesses()) == 1
+    # Without a reason the replay is still recorded, as one given without a reason.
+    code, out, _ = await citypass(db_url, schema, "replay", number)
+    assert code == 0 and "场所不符合要求" in out
+    assert [a.reason for a in await world.accesses()][-1] == UNSTATED
 
 
 async def test_verify_exits_nonzero_and_names_the_event_once_one_is_altered(

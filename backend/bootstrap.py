@@ -26,6 +26,16 @@ from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
 from backend.complaints.service import ComplaintNotFoundError, ComplaintService
 from backend.complaints.timers import ComplaintTimers, complaint_handlers
+from backend.federation.build import (
+    build_admin,
+    build_applier,
+    build_inbox,
+    build_relay,
+    federation_handlers,
+)
+from backend.federation.partners import PartnerService
+from backend.federation.published import published_keys
+from backend.federation.refusals import register_federation_problems
 from backend.hall_queue.errors import register_queue_service_problems
 from backend.hall_queue.no_shows import QueueNoShows, queue_no_show_handlers
 from backend.hall_queue.service import HallQueueService
@@ -55,8 +65,10 @@ from miniapp_api.case_commands import case_command_handlers, register_case_probl
 from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.complaint_routes import complaint_router, register_complaint_problems
 from miniapp_api.config import ApiConfig
+from miniapp_api.federation_routes import admin_federation_router, federation_messages_router
 from miniapp_api.materials import materials_router
 from miniapp_api.notification_routes import my_notifications_router
+from miniapp_api.partner_routes import federation_keys_router, partner_router, register_partner_problems
 from miniapp_api.problems import ProblemMap
 from miniapp_api.queue_routes import queue_router, register_queue_problems
 from miniapp_api.rating_routes import rating_router, register_rating_problems
@@ -86,6 +98,7 @@ from projections.event_stream import EventStreamProjection
 from projections.event_stream_reads import StreamQueries
 from projections.hall_queue import HallQueueProjection
 from projections.hall_queue_reads import HallQueueQueries
+from projections.partners import PartnerProjection, PartnerQueries
 from projections.rating_reads import RatingQueries
 from projections.ratings import RatingProjection
 from projections.work_queue import WorkQueueProjection, WorkQueueQueries
@@ -134,6 +147,11 @@ def build_runtime(
                 utc_now,
             )
         )
+        # 通办 messaging: the outbox's relay and the inbox's applier; leases and locks keep processes apart.
+        partners = PartnerQueries(lambda: runtime.pool)
+        services.append(build_relay(settings, url, lambda: runtime.pool, partners, utc_now))
+        handlers = federation_handlers(settings, lambda: runtime.pool)
+        services.append(build_applier(settings, url, lambda: runtime.pool, handlers, utc_now))
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     ratings = build_rating_service(settings, lambda: runtime.aggregates, calendars, catalogue)
     complaints = build_complaint_service(
@@ -166,6 +184,7 @@ def build_runtime(
             ComplaintProjection(),
             ComplaintTimers(complaints.confirm_days),
             EventStreamProjection(),
+            PartnerProjection(),
         ],
         timer_handlers={
             **deadline_handlers(
@@ -281,6 +300,8 @@ def problem_map() -> ProblemMap:
     register_complaint_problems(problems)
     register_stream_problems(problems)
     register_webhook_problems(problems)
+    register_federation_problems(problems)
+    register_partner_problems(problems)
     problems.register(ComplaintNotFoundError, 404, "complaint-not-found", "No such complaint")
     problems.register(RatingNotFoundError, 404, "rating-not-found", "No such rating occasion")
     problems.register(TicketNotFoundError, 404, "rating-ticket-not-found", "No such rectification ticket")
@@ -359,6 +380,21 @@ def build_app(settings: Settings, url: str) -> Litestar:
                 page_limit=settings.streams.page_limit,
                 heartbeat_seconds=settings.streams.heartbeat_seconds,
             ),
+            partner_router(
+                PartnerService(lambda: runtime.aggregates, clock=utc_now, own_region=settings.cases.region),
+                PartnerQueries(lambda: runtime.pool),
+            ),
+            federation_keys_router(settings.cases.region, published_keys(settings.federation.keys)),
+            federation_messages_router(
+                build_inbox(
+                    settings,
+                    lambda: runtime.pool,
+                    PartnerQueries(lambda: runtime.pool),
+                    federation_handlers(settings, lambda: runtime.pool).keys(),  # the kinds it applies
+                    utc_now,
+                )
+            ),
+            admin_federation_router(build_admin(lambda: runtime.pool)),
             webhook_router(
                 build_webhook_subscriptions(
                     settings, lambda: runtime.pool, runtime.mapper.to_domain_event, utc_now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -102,6 +104,41 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FederationSettings:
+    """跨城通办: our signing keys (the first signs; all are published) and the relay's timing."""
+
+    keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # (key id, Ed25519 seed)
+    freshness_seconds: int = 300  # how far a partner's message time may be from ours
+    timeout_seconds: float = 10.0  # one delivery to a partner
+    retry_min_seconds: float = 1.0  # the first retry's delay; doubled per failure
+    retry_max_seconds: float = 300.0
+
+
+def federation_keys(raw: str, region: str, mode: str) -> tuple[tuple[str, bytes], ...]:
+    """CITYPASS_FEDERATION_KEYS ("kid:base64seed,…"); in dev, unset means a key derived from the region."""
+    if not raw:
+        if mode == "prod":
+            raise SettingsError("CITYPASS_FEDERATION_KEYS is required when CITYPASS_ENV=prod")
+        # Dev only: every dev deployment of a region signs with the same, publicly derivable key.
+        return ((f"dev-{region}", hashlib.sha256(f"citypass-dev-federation/{region}".encode()).digest()),)
+    keys = []
+    for n, item in enumerate(filter(None, (part.strip() for part in raw.split(","))), 1):
+        kid, sep, encoded = item.partition(":")
+        try:
+            seed = base64.b64decode(encoded, validate=True) if sep else b""
+        except ValueError:
+            seed = b""
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", kid) or len(seed) != 32:
+            raise SettingsError(
+                f"CITYPASS_FEDERATION_KEYS entry {n} must be KID:BASE64 of a 32-byte Ed25519 seed"
+            )
+        keys.append((kid, seed))
+    if len({kid for kid, _ in keys}) != len(keys):
+        raise SettingsError("CITYPASS_FEDERATION_KEYS names a key id twice")
+    return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     env: str  # "dev" or "prod"
     data_dir: Path
@@ -120,6 +157,7 @@ class Settings:
     # When (Unix time) the clock read dev_clock_start: set once by `serve` for all its workers.
     dev_clock_anchor: float | None = None
     streams: StreamSettings = field(default_factory=StreamSettings)
+    federation: FederationSettings = field(default_factory=FederationSettings)
 
     @property
     def is_dev(self) -> bool:
@@ -250,6 +288,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             webhook_retry_max_seconds=number("WEBHOOK_RETRY_MAX_SECONDS", 300.0, 0.01, 86400),
             webhook_pause_after=integer("WEBHOOK_PAUSE_AFTER", 10, 1, 1000),
             webhook_allow_http=flag("WEBHOOK_ALLOW_HTTP", mode == "dev"),
+        ),
+        federation=FederationSettings(
+            keys=federation_keys(env.get("CITYPASS_FEDERATION_KEYS", "").strip(), region, mode),
+            freshness_seconds=integer("FEDERATION_FRESHNESS_SECONDS", 300, 5, 3600),
+            timeout_seconds=number("FEDERATION_TIMEOUT_SECONDS", 10.0, 0.1, 300),
+            retry_min_seconds=number("FEDERATION_RETRY_MIN_SECONDS", 1.0, 0.01, 3600),
+            retry_max_seconds=number("FEDERATION_RETRY_MAX_SECONDS", 300.0, 0.01, 86400),
         ),
     )
 

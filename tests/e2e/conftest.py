@@ -37,9 +37,13 @@ def free_port() -> int:
 
 
 def start_server(
-    tmp: Path, schema: str, extra_env: dict[str, str] | None = None, args: Sequence[str] = ()
+    tmp: Path,
+    schema: str,
+    extra_env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    port: int | None = None,  # a fixed one: a server restarted where its partners know it
 ) -> LiveServer:
-    port = free_port()
+    port = port or free_port()
     log_path = tmp / f"server-{port}.log"
     env = {
         **os.environ,

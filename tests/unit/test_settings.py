@@ -78,8 +78,15 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
         load_settings(env)
 
 
+FEDERATION_KEY = f"zz1:{base64.b64encode(bytes(range(32))).decode()}"
+
+
 def test_production_needs_its_own_data_keys() -> None:
-    base = {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48}
+    base = {
+        "CITYPASS_ENV": "prod",
+        "CITYPASS_JWT_SECRET": "s" * 48,
+        "CITYPASS_FEDERATION_KEYS": FEDERATION_KEY,
+    }
     with pytest.raises(SettingsError, match="CITYPASS_DATA_KEYS"):
         load_settings(base)
     with pytest.raises(SettingsError, match="development key"):
@@ -92,9 +99,36 @@ def test_production_needs_its_own_data_keys() -> None:
 
 def test_production_turns_dev_login_off() -> None:
     s = load_settings(
-        {"CITYPASS_ENV": "prod", "CITYPASS_JWT_SECRET": "s" * 48, "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}"}
+        {
+            "CITYPASS_ENV": "prod",
+            "CITYPASS_JWT_SECRET": "s" * 48,
+            "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}",
+            "CITYPASS_FEDERATION_KEYS": FEDERATION_KEY,
+        }
     )
     assert s.auth.dev_login is False and not s.is_dev
+
+
+def test_federation_keys_sign_with_the_first_and_production_names_its_own() -> None:
+    dev = load_settings({"CITYPASS_REGION": "430200"}).federation.keys
+    assert [kid for kid, _ in dev] == ["dev-430200"]  # derived from the region, for dev deployments only
+    two = f"{FEDERATION_KEY},zz0:{base64.b64encode(bytes(32)).decode()}"
+    assert [kid for kid, _ in load_settings({"CITYPASS_FEDERATION_KEYS": two}).federation.keys] == [
+        "zz1",
+        "zz0",
+    ]
+    prod = {
+        "CITYPASS_ENV": "prod",
+        "CITYPASS_JWT_SECRET": "s" * 48,
+        "CITYPASS_DATA_KEYS": f"k1:{OLD_KEY_B64}",
+    }
+    for bad in (
+        {},
+        {"CITYPASS_FEDERATION_KEYS": "zz1:c2hvcnQ="},
+        {"CITYPASS_FEDERATION_KEYS": f"{FEDERATION_KEY},{FEDERATION_KEY}"},
+    ):
+        with pytest.raises(SettingsError, match="CITYPASS_FEDERATION_KEYS"):
+            load_settings({**prod, **bad})
 
 
 def test_the_rating_window_and_the_rectification_deadline_are_regional_settings() -> None:

@@ -1,0 +1,79 @@
+"""Cross-city messaging built from the settings: the relay, the applier, the inbox, the admin view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+import asyncpg
+
+from backend.federation.admin import FederationAdmin
+from backend.federation.applier import Applier, ApplierRules
+from backend.federation.delivery import RelayRules
+from backend.federation.directory import PartnerDirectory
+from backend.federation.handlers import DEV_NOTED, Handler, Handlers, dev_noted_handler
+from backend.federation.inbox import Inbox
+from backend.federation.relay import Relay
+from backend.federation.signing import SigningKey
+from backend.settings import Settings
+
+PoolSource = Callable[[], asyncpg.Pool]
+Clock = Callable[[], datetime]
+
+
+def federation_handlers(settings: Settings, pool: PoolSource) -> Handlers:
+    """Every message kind this deployment applies, by kind.
+
+    TODO(通办 handoffs): register the handoff kinds here as they are built.
+    """
+    handlers: dict[str, Handler] = {}
+    if settings.is_dev:
+        handlers[DEV_NOTED] = dev_noted_handler(pool)
+    return handlers
+
+
+def relay_rules(settings: Settings) -> RelayRules:
+    f = settings.federation
+    return RelayRules(
+        retry_min_seconds=f.retry_min_seconds,
+        retry_max_seconds=max(f.retry_max_seconds, f.retry_min_seconds),
+        timeout_seconds=f.timeout_seconds,
+        poll_seconds=settings.consumers.poll_seconds,
+    )
+
+
+def build_relay(
+    settings: Settings, url: str, pool: PoolSource, directory: PartnerDirectory, clock: Clock
+) -> Relay:
+    kid, seed = settings.federation.keys[0]  # the first key signs; the others are only published
+    return Relay(
+        pool,
+        directory,
+        settings.cases.region,
+        SigningKey.from_seed(kid, seed),
+        relay_rules(settings),
+        clock=clock,
+        listen=(url, settings.database.schema),
+    )
+
+
+def build_applier(
+    settings: Settings, url: str, pool: PoolSource, handlers: Handlers, clock: Clock
+) -> Applier:
+    f = settings.federation
+    rules = ApplierRules(
+        retry_min_seconds=f.retry_min_seconds,
+        retry_max_seconds=max(f.retry_max_seconds, f.retry_min_seconds),
+        poll_seconds=settings.consumers.poll_seconds,
+    )
+    return Applier(pool, url, settings.database.schema, handlers, rules, clock=clock)
+
+
+def build_inbox(
+    settings: Settings, pool: PoolSource, directory: PartnerDirectory, kinds: Collection[str], clock: Clock
+) -> Inbox:
+    return Inbox(pool, directory, kinds, freshness_seconds=settings.federation.freshness_seconds, clock=clock)
+
+
+def build_admin(pool: PoolSource) -> FederationAdmin:
+    return FederationAdmin(pool)

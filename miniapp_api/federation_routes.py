@@ -1,0 +1,105 @@
+"""/federation/v1/messages, where partner cities deliver signed messages; and the admins' view of both ways.
+
+The messages route takes no bearer token: the Ed25519 signature over the request (see
+backend/federation/signing.py) authenticates the sending city. It reads the body as
+sent, since the signature covers those exact bytes, and leaves every check to the
+inbox port: refusals arrive here as errors with their own problem types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, Protocol, TypeVar
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import QueryParameter
+
+from miniapp_api.auth import EXCLUDE_FROM_AUTH, require_roles
+from miniapp_api.federation_schemas import (
+    InboxSummaryOut,
+    OutboxSummaryOut,
+    ReceivedOut,
+    RefusalOut,
+)
+from miniapp_api.notification_routes import PRIVATE_CACHE
+from miniapp_api.principal import Role
+
+T = TypeVar("T")
+Limit = Annotated[int, QueryParameter(ge=1, le=500)]
+
+
+class FederationInbox(Protocol):
+    """backend.federation.inbox.Inbox is the adapter."""
+
+    async def receive(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, remote: str | None
+    ) -> bool:
+        """True if stored now, False if it was here already; a refusal raises."""
+        ...
+
+
+class FederationAdmin(Protocol):
+    """backend.federation.admin.FederationAdmin is the adapter."""
+
+    async def refusals(self, limit: int) -> Sequence[object]: ...
+    async def outbox(self, state: str | None, limit: int) -> object: ...
+    async def inbox(self, state: str | None, limit: int) -> object: ...
+
+
+def _out(value: object, kind: type[T]) -> T:
+    return msgspec.convert(value, kind, from_attributes=True)
+
+
+def federation_messages_router(inbox: FederationInbox) -> Router:
+    @post(
+        "/messages",
+        opt={EXCLUDE_FROM_AUTH: True},
+        security=[{}],
+        summary="Take a partner city's signed message (202 accepted, 200 duplicate)",
+        description="Signed with the Citypass-Region, -Key-Id, -Timestamp, -Message-Id and -Signature "
+        "headers; the body is a message envelope (kind, handoff, seq, sentAt, payload).",
+    )
+    async def message(request: Request[Any, Any, Any]) -> Response[ReceivedOut]:
+        body = await request.body()
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        path = request.scope["path"] + (f"?{query}" if query else "")
+        remote = request.client.host if request.client else None
+        stored = await inbox.receive(request.method, path, dict(request.headers), body, remote)
+        if stored:
+            return Response(ReceivedOut(status="accepted"), status_code=202)
+        return Response(ReceivedOut(status="duplicate"), status_code=200)
+
+    return Router(path="/federation/v1", route_handlers=[message], tags=["通办"])
+
+
+def admin_federation_router(admin: FederationAdmin) -> Router:
+    """/api/v1/admin/federation: what went out, what came in, what was refused."""
+
+    @get("/refusals", cache_control=PRIVATE_CACHE, summary="Messages refused at the inbox, newest first")
+    async def refusals(limit: Limit = 50) -> list[RefusalOut]:
+        return [_out(r, RefusalOut) for r in await admin.refusals(limit)]
+
+    @get("/outbox", cache_control=PRIVATE_CACHE, summary="Our messages to partner cities: counts and latest")
+    async def outbox(
+        # `state` is a name litestar reserves (the app state), so the parameter is aliased.
+        wanted: Annotated[Literal["pending", "delivered"] | None, QueryParameter(name="state")] = None,
+        limit: Limit = 50,
+    ) -> OutboxSummaryOut:
+        return _out(await admin.outbox(wanted, limit), OutboxSummaryOut)
+
+    @get("/inbox", cache_control=PRIVATE_CACHE, summary="Partner cities' messages to us: counts and latest")
+    async def inbox(
+        wanted: Annotated[
+            Literal["pending", "applied", "failed"] | None, QueryParameter(name="state")
+        ] = None,
+        limit: Limit = 50,
+    ) -> InboxSummaryOut:
+        return _out(await admin.inbox(wanted, limit), InboxSummaryOut)
+
+    return Router(
+        path="/api/v1/admin/federation",
+        route_handlers=[refusals, outbox, inbox],
+        guards=[require_roles(Role.ADMIN)],
+        tags=["admin"],
+    )

@@ -220,6 +220,18 @@ def fold(facts: CaseFacts, event: Any) -> str:
             return "现场办理一次"
         case Case.SupervisionRaised(light=light):
             return "督办：红灯" if light == "red" else "督办：黄灯预警"
+        case Case.HandedOff(partner=partner):
+            facts.routed = True  # the handling city has it: 办理中, as if routed here
+            return f"转办理地（{partner}）办理（跨城通办）"
+        case Case.HandoffAccepted(partner_number=number):
+            return f"办理地已受理（{number}）"
+        case Case.HandoffRefused(reason=reason):
+            facts.routed = False  # back with the window
+            return f"办理地未接收：{reason}"
+        case Case.PartnerProgressed(label=label):
+            return f"办理地：{label}"
+        case Case.ReceivedFromPartner(partner=partner, origin_number=number):
+            return f"收自收件地（{partner}，{number}）（跨城通办）"
     return type(event).__name__  # an event added later without a label still shows, by its name
 
 

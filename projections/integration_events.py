@@ -263,6 +263,43 @@ class CaseSupervisionRaised(Envelope, frozen=True, tag="case.supervision_raised"
     deadline: date
 
 
+class CaseHandedOff(Envelope, frozen=True, tag="case.handed_off"):
+    """跨城通办: the window handed the case to the handling city (办理地), which decides it."""
+
+    partner: str  # the handling city's region code
+    mode: str  # full_online | remote_collect | multi_city
+    handoff: UUID  # the same id in both cities
+
+
+class CaseHandoffAccepted(Envelope, frozen=True, tag="case.handoff_accepted"):
+    """The handling city took the case on, under its own number."""
+
+    partner_number: str
+
+
+class CaseHandoffRefused(Envelope, frozen=True, tag="case.handoff_refused"):
+    """The handling city refused the case; it is back with the window."""
+
+    reason: str
+
+
+class CasePartnerProgressed(Envelope, frozen=True, tag="case.partner_progressed"):
+    """A step the handling city took, in its words."""
+
+    step: str
+    label: str
+
+
+class CaseReceivedFromPartner(Envelope, frozen=True, tag="case.received_from_partner"):
+    """办理地: the case came from a partner city's window; its steps are reported back there."""
+
+    partner: str
+    origin_case_id: UUID
+    origin_number: str
+    mode: str
+    handoff: UUID
+
+
 IntegrationEvent: TypeAlias = (
     CaseSubmitted
     | CasePreReviewPassed
@@ -289,6 +326,11 @@ IntegrationEvent: TypeAlias = (
     | CaseMailed
     | CaseTripRecorded
     | CaseSupervisionRaised
+    | CaseHandedOff
+    | CaseHandoffAccepted
+    | CaseHandoffRefused
+    | CasePartnerProgressed
+    | CaseReceivedFromPartner
 )
 
 ENCODER = msgspec.json.Encoder()

@@ -29,13 +29,18 @@ from projections.integration_events import (
     CaseExtensionApproved,
     CaseExtensionRefused,
     CaseExtensionRequested,
+    CaseHandedOff,
+    CaseHandoffAccepted,
+    CaseHandoffRefused,
     CaseLicenceIssued,
     CaseMailed,
     CaseMaterialsRequested,
     CaseMaterialsSupplemented,
+    CasePartnerProgressed,
     CasePickedUp,
     CasePreReviewPassed,
     CaseReadyForPickup,
+    CaseReceivedFromPartner,
     CaseRef,
     CaseResumed,
     CaseRouted,
@@ -161,6 +166,16 @@ _MAPPINGS: Mapping[type[Any], tuple[type[Any], _Data]] = {
     Case.TripRecorded: (CaseTripRecorded, lambda e, v: {"purpose": e.purpose, "hall": e.hall}),
     Case.SupervisionRaised: (CaseSupervisionRaised, lambda e, v: {
         "light": e.light.value, "deadline": e.deadline,
+    }),
+    Case.HandedOff: (CaseHandedOff, lambda e, v: {
+        "partner": e.partner, "mode": e.mode, "handoff": e.handoff,
+    }),
+    Case.HandoffAccepted: (CaseHandoffAccepted, lambda e, v: {"partner_number": e.partner_number}),
+    Case.HandoffRefused: (CaseHandoffRefused, lambda e, v: {"reason": v.text(e.reason)}),
+    Case.PartnerProgressed: (CasePartnerProgressed, lambda e, v: {"step": e.step, "label": v.text(e.label)}),
+    Case.ReceivedFromPartner: (CaseReceivedFromPartner, lambda e, v: {
+        "partner": e.partner, "origin_case_id": e.origin_case_id, "origin_number": e.origin_number,
+        "mode": e.mode, "handoff": e.handoff,
     }),
 }  # fmt: skip
 

@@ -19,6 +19,7 @@ from domain.case.handling import CaseHandling
 from domain.case.intake import CaseIntake
 from domain.case.procedure import CaseProcedure
 from domain.case.supervision import CaseSupervision
+from domain.case.tongban import CaseTongban
 from domain.case.values import (
     Actor,
     Agent,
@@ -35,13 +36,21 @@ SUBMITTERS = (Role.CITIZEN, Role.AGENT, Role.CLERK, Role.PARTNER)
 
 
 class Case(
-    CaseIntake, CaseAcceptance, CaseHandling, CaseProcedure, CaseConclusion, CaseDelivery, CaseSupervision
+    CaseIntake,
+    CaseAcceptance,
+    CaseHandling,
+    CaseProcedure,
+    CaseConclusion,
+    CaseDelivery,
+    CaseSupervision,
+    CaseTongban,
 ):
     """Each stage's commands and events live in the module of that stage; see domain/case/base.py."""
 
-    # The shape of the state a snapshot holds: 2 added `hall`. The store rebuilds a case from its
-    # events rather than use a snapshot of an older shape (backend/store/aggregates.py).
-    class_version = 2
+    # The shape of the state a snapshot holds: 2 added `hall`, 3 `handoff` and `origin` (通办). The
+    # store rebuilds a case from its events rather than use a snapshot of an older shape
+    # (backend/store/aggregates.py).
+    class_version = 3
 
     @classmethod
     def submit(

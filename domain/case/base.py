@@ -29,6 +29,8 @@ from domain.case.records import (
     Conclusion,
     Delivery,
     Extension,
+    HandoffState,
+    Origin,
     Pickup,
     Refusal,
     Supervision,
@@ -110,6 +112,9 @@ class CaseBase(Aggregate):
         self.deliveries: tuple[Delivery, ...] = ()
         self.trip_log: tuple[Trip, ...] = ()
         self.supervisions: tuple[Supervision, ...] = ()
+        # 跨城通办: the partner city handling the case, or the one it came from.
+        self.handoff: HandoffState | None = None
+        self.origin: Origin | None = None
 
     @property
     def status(self) -> CaseStatus:
@@ -125,7 +130,12 @@ class CaseBase(Aggregate):
             return self.intake
         if self.open_suspension is not None:
             return CaseStatus.SUSPENDED
-        return CaseStatus.IN_HANDLING if self.tasks else CaseStatus.ACCEPTED
+        return CaseStatus.IN_HANDLING if self.tasks or self.with_partner else CaseStatus.ACCEPTED
+
+    @property
+    def with_partner(self) -> bool:
+        """Handed to a partner city that has not refused it: that city handles it."""
+        return self.handoff is not None and self.handoff.refused is None
 
     @property
     def item_codes(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from domain.case.tasks import TaskState
 from domain.case.values import Actor, Channel, Role
 
 DECIDERS = (Role.OFFICER, Role.CLERK)
+PARTNER_RESULTS = (ResultCode.APPROVED, ResultCode.DENIED)  # what a handling city's decision can be
 # Results with a command of their own, because someone else decides them.
 _OWN_COMMAND = {
     ResultCode.WITHDRAWN: "withdraw",
@@ -63,6 +64,34 @@ class CaseConclusion(CaseBase):
             result=result,
             reason=reason,
             forwarded_to=forwarded_to,
+        )
+
+    def record_partner_decision(
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        result: ResultCode,
+        reason: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """办结 as the handling city decided it: the case here ends with the same result."""
+        if self._seen(request_id):
+            return
+        at = self._admit(actor, at, (Role.PARTNER,))
+        handoff = self.handoff
+        if handoff is None or not self.with_partner or actor.id != handoff.partner:
+            raise IllegalTransitionError("cannot record a decision: the case is not with this partner city")
+        if handoff.partner_number is None:
+            raise IllegalTransitionError("the partner city has not taken the case on yet")
+        self._require("record the partner's decision", (CaseStatus.IN_HANDLING, CaseStatus.ACCEPTED))
+        if result not in PARTNER_RESULTS:
+            raise InvalidCommandError(f"a partner city decides {', '.join(PARTNER_RESULTS)}, not {result}")
+        if result is ResultCode.DENIED:
+            checks.text(reason or "", "reason")
+        self._record(
+            self.Concluded, actor, channel, at, request_id, result=result, reason=reason, forwarded_to=None
         )
 
     def _check_approvable(self) -> None:

@@ -37,6 +37,8 @@ class CaseHandling(CaseBase):
             return
         at = self._admit(actor, at, ROUTERS)
         self._require("route", UNDER_WAY)
+        if self.with_partner:
+            raise IllegalTransitionError("the case is with a partner city, which routes it there")
         listed = tuple(assignments)
         if not listed:
             raise InvalidCommandError("route to at least one department")

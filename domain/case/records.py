@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from uuid import UUID
 
 import msgspec
 
@@ -127,3 +128,24 @@ class Supervision(msgspec.Struct, frozen=True, kw_only=True):
     light: Light
     deadline: date
     raised_on: date
+
+
+class HandoffState(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a case handed to a partner city stands."""
+
+    partner: str  # the handling city's region code
+    mode: str
+    handoff: UUID
+    sent_at: datetime
+    partner_number: str | None = None  # the handling city's own 办件编号, once it took the case on
+    refused: str | None = None  # why the partner refused it; the case is back with the window
+
+
+class Origin(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a case received from a partner city came from."""
+
+    partner: str  # the receiving city's region code
+    case_id: UUID
+    number: str
+    mode: str
+    handoff: UUID

@@ -44,6 +44,11 @@ VERSION_1 = {
     "case.mailed": ("waybillNumber", "carrier"),
     "case.trip_recorded": ("purpose", "hall"),
     "case.supervision_raised": ("light", "deadline"),
+    "case.handed_off": ("partner", "mode", "handoff"),
+    "case.handoff_accepted": ("partnerNumber",),
+    "case.handoff_refused": ("reason",),
+    "case.partner_progressed": ("step", "label"),
+    "case.received_from_partner": ("partner", "originCaseId", "originNumber", "mode", "handoff"),
 }
 ENVELOPE = ("type", "id", "position", "version", "occurredAt", "recordedAt", "case", "actor", "channel")
 

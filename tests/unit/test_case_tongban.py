@@ -1,0 +1,175 @@
+"""跨城通办 on a case: handed to a partner city and followed, or received from one."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from domain.case import Actor, Case, CaseStatus, ResultCode, Role
+from domain.case.errors import CaseError, IllegalTransitionError, InvalidCommandError, NotAuthorisedActorError
+from projections.case_facts import CaseFacts, fold
+from tests.unit.case_builders import CITIZEN, CLERK, PASSWORD_HASH, STATES, STEP, WINDOW, submission
+
+ZHUZHOU = Actor(id="430200", role=Role.PARTNER, name="株洲")
+XIANGTAN = Actor(id="430300", role=Role.PARTNER, name="湘潭")
+CHANGSHA = Actor(id="430100", role=Role.PARTNER, name="长沙")
+CITY = WINDOW  # any channel; partner messages arrive as Channel.PARTNER_CITY in the service
+HANDOFF = uuid4()
+
+
+def accepted() -> Case:
+    case = STATES["accepted"]()[0]
+    case.collect_events()
+    return case
+
+
+def handed_off() -> Case:
+    case = accepted()
+    case.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="remote_collect", handoff=HANDOFF)
+    return case
+
+
+def taken_on() -> Case:
+    case = handed_off()
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    return case
+
+
+def refused(case: Case, command: Any, error: type[CaseError]) -> None:
+    """The command raises, and the case records nothing."""
+    before = case.version, len(case.pending_events)
+    with pytest.raises(error):
+        command(case)
+    assert (case.version, len(case.pending_events)) == before
+
+
+def test_a_handed_off_case_follows_its_partner_to_a_decision() -> None:
+    case = handed_off()
+    assert case.status is CaseStatus.IN_HANDLING and case.handoff is not None
+    assert (case.handoff.partner, case.handoff.handoff, case.handoff.partner_number) == (
+        "430200",
+        HANDOFF,
+        None,
+    )
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    case.record_partner_progress(
+        ZHUZHOU, CITY, STEP, step="task.approved", label="株洲市市场监督管理局：批准通过"
+    )
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.status is CaseStatus.CONCLUDED and case.approved
+    assert case.conclusion is not None and case.conclusion.concluded_by == "430200"
+    names = [type(e).__name__ for e in case.collect_events()]
+    assert names == ["HandedOff", "HandoffAccepted", "PartnerProgressed", "Concluded"]
+
+
+@pytest.mark.parametrize(
+    ("build", "command", "error"),
+    [
+        # Only the window (or the system) hands off, only an accepted case, only once, only to a region.
+        (accepted, lambda c: c.hand_off(CITIZEN, WINDOW, STEP, partner="430200", mode="remote_collect",
+                                        handoff=HANDOFF), NotAuthorisedActorError),
+        (lambda: STATES["submitted"]()[0], lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430200",
+                                                               mode="remote_collect", handoff=HANDOFF),
+         IllegalTransitionError),
+        (lambda: STATES["in_handling"]()[0], lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430200",
+                                                                 mode="remote_collect", handoff=HANDOFF),
+         IllegalTransitionError),
+        (handed_off, lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430300", mode="remote_collect",
+                                          handoff=uuid4()), IllegalTransitionError),
+        (accepted, lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="株洲", mode="remote_collect",
+                                        handoff=HANDOFF), InvalidCommandError),
+        (accepted, lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="by_pigeon",
+                                        handoff=HANDOFF), InvalidCommandError),
+        # A handed-off case is the partner's to route and decide.
+        (handed_off, lambda c: c.route(CLERK, WINDOW, STEP, assignments=()), IllegalTransitionError),
+        # Only the partner the case went to reports on it, and in order.
+        (handed_off, lambda c: c.record_partner_acceptance(XIANGTAN, CITY, STEP, partner_number="N"),
+         IllegalTransitionError),
+        (handed_off, lambda c: c.record_partner_acceptance(CLERK, CITY, STEP, partner_number="N"),
+         NotAuthorisedActorError),
+        (accepted, lambda c: c.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="N"),
+         IllegalTransitionError),
+        (taken_on, lambda c: c.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="N2"),
+         IllegalTransitionError),
+        (handed_off, lambda c: c.record_partner_progress(ZHUZHOU, CITY, STEP, step="case.accepted",
+                                                         label="受理"), IllegalTransitionError),
+        (handed_off, lambda c: c.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED),
+         IllegalTransitionError),
+        (taken_on, lambda c: c.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.VOIDED,
+                                                       reason="x"), InvalidCommandError),
+        (taken_on, lambda c: c.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.DENIED),
+         InvalidCommandError),
+        (taken_on, lambda c: c.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.APPROVED),
+         IllegalTransitionError),
+        (taken_on, lambda c: c.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="不办理"),
+         IllegalTransitionError),
+    ],
+)  # fmt: skip
+def test_refused_commands_append_nothing(build: Any, command: Any, error: type[CaseError]) -> None:
+    case = build()
+    case.collect_events()
+    refused(case, command, error)
+
+
+def test_a_refused_handoff_is_back_with_the_window_and_may_go_elsewhere() -> None:
+    case = handed_off()
+    case.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="本市不受理该事项的异地代收")
+    assert case.status is CaseStatus.ACCEPTED and not case.with_partner
+    assert case.handoff is not None and case.handoff.refused == "本市不受理该事项的异地代收"
+    refused(case, lambda c: c.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="N"),
+            IllegalTransitionError)  # fmt: skip
+    case.hand_off(CLERK, WINDOW, STEP, partner="430300", mode="remote_collect", handoff=uuid4())
+    assert case.with_partner and case.handoff is not None and case.handoff.partner == "430300"
+
+
+def test_a_partner_decision_can_deny_with_a_reason() -> None:
+    case = taken_on()
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.DENIED, reason="不符合条件")
+    assert case.status is CaseStatus.CONCLUDED and not case.approved
+
+
+def test_a_case_received_from_a_partner_remembers_where_it_came_from() -> None:
+    origin = uuid4()
+    case = Case.submit(CHANGSHA, CITY, STEP, **submission())
+    case.received_from_partner(
+        CHANGSHA, CITY, STEP, origin_case_id=origin, origin_number="430100202605060000001",
+        mode="remote_collect", handoff=HANDOFF, request_id="message-1",
+    )  # fmt: skip
+    assert case.origin is not None and (case.origin.partner, case.origin.case_id) == ("430100", origin)
+    # The same message again is a no-op; a second origin, or one recorded by another city, is refused.
+    case.received_from_partner(
+        CHANGSHA, CITY, STEP, origin_case_id=origin, origin_number="x", mode="remote_collect",
+        handoff=HANDOFF, request_id="message-1",
+    )  # fmt: skip
+    assert [type(e).__name__ for e in case.collect_events()] == ["Submitted", "ReceivedFromPartner"]
+    refused(case, lambda c: c.received_from_partner(
+        CHANGSHA, CITY, STEP, origin_case_id=origin, origin_number="n", mode="remote_collect",
+        handoff=HANDOFF,
+    ), IllegalTransitionError)  # fmt: skip
+    other = Case.submit(CHANGSHA, CITY, STEP, **submission())
+    refused(other, lambda c: c.received_from_partner(
+        ZHUZHOU, CITY, STEP, origin_case_id=origin, origin_number="n", mode="remote_collect",
+        handoff=HANDOFF,
+    ), IllegalTransitionError)  # fmt: skip
+    # A received case, accepted here, is not handed on again.
+    case.accept(CLERK, WINDOW, STEP, receipt_number="SL-1", query_password_hash=PASSWORD_HASH)
+    refused(case, lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430300", mode="remote_collect",
+                                       handoff=uuid4()), IllegalTransitionError)  # fmt: skip
+
+
+def test_the_timeline_follows_the_partner_and_its_status_matches_the_case() -> None:
+    case, history = STATES["accepted"]()
+    case.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="remote_collect", handoff=HANDOFF)
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    case.record_partner_progress(ZHUZHOU, CITY, STEP, step="task.approved", label="批准通过")
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-3:] == [
+        "转办理地（430200）办理（跨城通办）", "办理地已受理（43020020260506000001）", "办理地：批准通过",
+    ]  # fmt: skip
+    assert facts.status is case.status is CaseStatus.IN_HANDLING
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    fold(facts, case.collect_events()[-1])
+    assert facts.status is case.status is CaseStatus.CONCLUDED

@@ -23,6 +23,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from backend.federation.directory import Partner, PartnerDirectory
+from backend.federation.kinds import KINDS, PayloadError, decode_payload
 from backend.federation.messages import ENVELOPE, Envelope
 from backend.federation.refusals import (
     BY_SIGNATURE_ERROR,
@@ -119,6 +120,11 @@ class Inbox:
         envelope = decode_envelope(body)
         if envelope.kind not in self._kinds:
             raise KindUnknown(f"no handler for messages of kind {envelope.kind!r}")
+        if envelope.kind in KINDS:  # a payload its handler could never apply would block its handoff
+            try:
+                decode_payload(envelope.kind, bytes(envelope.payload))
+            except PayloadError as exc:
+                raise MessageInvalid(str(exc)) from None
         return await self._store(signed.region, uuid.UUID(signed.message_id), envelope, body)
 
     async def _store(self, partner: str, message_id: uuid.UUID, envelope: Envelope, body: bytes) -> bool:

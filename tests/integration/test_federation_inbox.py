@@ -206,3 +206,23 @@ async def test_every_refusal_is_answered_and_recorded(inbox: Inbox, pool: asyncp
     assert recorded[-1].detail.startswith("signed at ")  # the stale one says when
     # None of them reached the inbox: only the one message taken at the start.
     assert await pool.fetchval("SELECT count(*) FROM federation_inbox") == 1
+
+
+async def test_a_payload_that_does_not_fit_its_kind_is_refused_and_one_that_fits_is_taken(
+    pool: asyncpg.Pool, directory: Directory
+) -> None:
+    inbox = Inbox(lambda: pool, directory, {"handoff.refused"}, freshness_seconds=300, clock=now)
+    handoff = uuid.uuid4()
+    bad = signed(THEIR_KEY, ZHUZHOU, envelope(handoff, 1, kind="handoff.refused", because="x"))
+    with pytest.raises(MessageInvalid, match="handoff.refused"):
+        await send(inbox, bad[0], bad[1])
+    empty = signed(THEIR_KEY, ZHUZHOU, envelope(handoff, 1, kind="handoff.refused", reason=""))
+    with pytest.raises(MessageInvalid):
+        await send(inbox, empty[0], empty[1])
+    good = signed(THEIR_KEY, ZHUZHOU, envelope(handoff, 1, kind="handoff.refused", reason="本市不办理该事项"))
+    assert await send(inbox, good[0], good[1])
+    refused = await pool.fetch("SELECT kind, message_id FROM federation_refusals ORDER BY at")
+    assert [(r["kind"], r["message_id"]) for r in refused] == [
+        ("message-invalid", bad[2]),
+        ("message-invalid", empty[2]),
+    ]

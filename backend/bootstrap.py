@@ -35,7 +35,9 @@ from backend.federation.build import (
 )
 from backend.federation.partners import PartnerService
 from backend.federation.published import published_keys
+from backend.federation.receiving import TongbanHandoffs
 from backend.federation.refusals import register_federation_problems
+from backend.federation.reports import TongbanReports
 from backend.hall_queue.errors import register_queue_service_problems
 from backend.hall_queue.no_shows import QueueNoShows, queue_no_show_handlers
 from backend.hall_queue.service import HallQueueService
@@ -150,7 +152,7 @@ def build_runtime(
         # 通办 messaging: the outbox's relay and the inbox's applier; leases and locks keep processes apart.
         partners = PartnerQueries(lambda: runtime.pool)
         services.append(build_relay(settings, url, lambda: runtime.pool, partners, utc_now))
-        handlers = federation_handlers(settings, lambda: runtime.pool)
+        handlers = federation_handlers(settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now)
         services.append(build_applier(settings, url, lambda: runtime.pool, handlers, utc_now))
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     ratings = build_rating_service(settings, lambda: runtime.aggregates, calendars, catalogue)
@@ -185,6 +187,8 @@ def build_runtime(
             ComplaintTimers(complaints.confirm_days),
             EventStreamProjection(),
             PartnerProjection(),
+            TongbanHandoffs(lambda: runtime.aggregates),
+            TongbanReports(names),  # 办理地: each step of a partner city's case reported back to it
         ],
         timer_handlers={
             **deadline_handlers(
@@ -219,6 +223,7 @@ def build_case_service(
         calendar=calendars.provider,
         number_pattern=settings.cases.number_pattern,
         password_hasher=query_passwords(settings).hash,
+        partners=PartnerQueries(lambda: runtime.pool),
     )
 
 
@@ -390,7 +395,9 @@ def build_app(settings: Settings, url: str) -> Litestar:
                     settings,
                     lambda: runtime.pool,
                     PartnerQueries(lambda: runtime.pool),
-                    federation_handlers(settings, lambda: runtime.pool).keys(),  # the kinds it applies
+                    federation_handlers(  # the kinds it applies
+                        settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now
+                    ).keys(),
                     utc_now,
                 )
             ),

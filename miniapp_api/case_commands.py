@@ -26,6 +26,7 @@ from miniapp_api.auth import CurrentPrincipal, require_roles
 from miniapp_api.case_parties import parse_parties
 from miniapp_api.case_port import AcceptanceResult, CaseCommandService, CommandCaller, Outcome, caller_of
 from miniapp_api.case_schemas import CaseOut, ReasonIn, RequestKey, SubmitIn, SupplementIn
+from miniapp_api.handoff_commands import handoff_command_handlers
 from miniapp_api.principal import Role
 from miniapp_api.problems import ProblemMap
 from miniapp_api.staff_case_commands import case_out, staff_command_handlers
@@ -92,7 +93,8 @@ def case_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandler]
         reason = data.reason if data is not None else None
         return case_out(await service.withdraw(caller_of(principal), case, reason=reason, request_id=key))
 
-    return [submit, supplement, withdraw, *staff_command_handlers(service)]
+    staff = [*staff_command_handlers(service), *handoff_command_handlers(service)]
+    return [submit, supplement, withdraw, *staff]
 
 
 def register_case_problems(problems: ProblemMap) -> ProblemMap:

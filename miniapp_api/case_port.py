@@ -54,6 +54,13 @@ class AcceptanceResult(Outcome, Protocol):
     def query_password(self) -> str | None: ...
 
 
+class HandoffResult(Outcome, Protocol):
+    @property
+    def handoff(self) -> UUID: ...
+    @property
+    def partner(self) -> str: ...
+
+
 class CaseCommandService(Protocol):
     """backend.cases.service.CaseService is the real one."""
 
@@ -224,6 +231,9 @@ class CaseCommandService(Protocol):
     async def record_trip(
         self, caller: CommandCaller, case_id: UUID, *, purpose: str, request_id: str | None = None
     ) -> Outcome: ...
+    async def hand_off(
+        self, caller: CommandCaller, case_id: UUID, *, partner: str, mode: str, request_id: str | None = None
+    ) -> HandoffResult: ...
 
 
 def caller_of(principal: Principal) -> CommandCaller:

@@ -33,6 +33,7 @@ class Purpose(StrEnum):
     CERTIFICATE_READY = "certificate_ready"  # waiting at a window, or 电子证照 issued
     MAILED = "mailed"  # EMS waybill
     COMMITMENT_REVOKED = "commitment_revoked"  # 告知承诺 approval revoked: the reason and the remedies
+    HANDOFF_REFUSED = "handoff_refused"  # 跨城通办: the handling city did not take the case on
     RATING_INVITATION = "rating_invitation"  # 好差评
     BAD_RATING_FOLLOW_UP = "bad_rating_follow_up"  # a 差评 received: the unit will call back
     RATING_OUTCOME = "rating_outcome"  # what the unit did about a 差评: rectified, explained, or not counted
@@ -61,6 +62,7 @@ PURPOSE_VARIABLES: dict[Purpose, frozenset[str]] = {
     Purpose.CERTIFICATE_READY: _CITIZEN | {"method", "reference", "instruction"},
     Purpose.MAILED: _CITIZEN | {"carrier", "waybill_number"},
     Purpose.COMMITMENT_REVOKED: _CITIZEN | {"reason", "next_step"},
+    Purpose.HANDOFF_REFUSED: _CITIZEN | {"reason", "next_step"},
     Purpose.RATING_INVITATION: _CITIZEN,
     Purpose.BAD_RATING_FOLLOW_UP: _CITIZEN | {"handling_unit"},
     Purpose.RATING_OUTCOME: _CITIZEN | {"handling_unit", "outcome", "note"},

@@ -93,6 +93,8 @@ _UNKNOWN_DEADLINE = "以办件详情为准"
 # 告知承诺 revoked: the remedies, and whom to ask. No promise of applying again: after an approval won
 # by an untrue commitment, some items bar a new application for years (行政许可法 Art. 79).
 _REVOKED_NEXT_STEP = "如对撤销决定有异议，可依法申请行政复议或者提起行政诉讼；如有疑问，请联系办理部门。"
+# 跨城通办 refused by the handling city: the case is back with our window, which decides what comes next.
+_HANDOFF_REFUSED_NEXT_STEP = "您的申请已退回受理窗口，窗口工作人员将与您联系后续办理方式。"
 _DAY_UNITS = {DayUnit.WORKING_DAY: "个工作日", DayUnit.NATURAL_DAY: "个自然日"}
 # After an extension the notice may not know the new 办结时限 (it moves with suspensions too).
 _EXTENDED_DEADLINE_UNKNOWN = "以办理进度为准"
@@ -168,6 +170,9 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
             # and the time to seek 复议 runs from when they learn of it; quiet hours must not hold it back.
             revoked = {"reason": scrub(reason), "next_step": _REVOKED_NEXT_STEP}
             return [citizen(Purpose.COMMITMENT_REVOKED, revoked, urgent=True)]
+        case Case.HandoffRefused(reason=reason):
+            refused = {"reason": scrub(reason), "next_step": _HANDOFF_REFUSED_NEXT_STEP}
+            return [citizen(Purpose.HANDOFF_REFUSED, refused)]
         case Case.AcceptanceRefused(reason=reason, path_forward=path):
             # 不予受理 ends the application, never as a bare no: the path forward is the next step.
             refused = {"result": "不予受理", "reason": f"原因：{scrub(reason)}。", "next_step": scrub(path)}

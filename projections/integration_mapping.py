@@ -182,6 +182,12 @@ _MAPPINGS: Mapping[type[Any], tuple[type[Any], _Data]] = {
 PUBLISHED_EVENTS = tuple(_MAPPINGS)
 
 
+def integration_type(event: object) -> str | None:
+    """The public type of a case event ("task.approved"), as publish tags it; None if unpublished."""
+    mapped = _MAPPINGS.get(type(event))
+    return None if mapped is None else str(mapped[0].__struct_config__.tag)
+
+
 def task_department(event: object) -> str | None:
     """The department a task event belongs to: only that department sees it."""
     return getattr(event, "department", None) if isinstance(event, _TASK_EVENTS) else None

@@ -123,6 +123,14 @@ class PartnerQueries:
         row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM partners WHERE region = $1", region)
         return None if row is None else _info(row)
 
+    async def accepting(self, item_code: str) -> list[PartnerInfo]:
+        """The partners that take this item of theirs from us (in any mode), by region."""
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM partners WHERE accepts @> $1::jsonb ORDER BY region",
+            _encode([{"item_code": item_code}]).decode(),
+        )
+        return [_info(r) for r in rows]
+
     async def all(self) -> list[PartnerInfo]:
         """Every partner, by region."""
         return [_info(r) for r in await self.pool.fetch(f"SELECT {_COLUMNS} FROM partners ORDER BY region")]

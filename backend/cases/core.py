@@ -12,6 +12,7 @@ import asyncpg
 
 from backend.calendar_data import base_calendar
 from backend.cases.access import CaseNotFoundError, Identity, UnknownMaterialError, actor_of, channel_of
+from backend.cases.partner_items import PartnerRegistry
 from backend.cases.scope import Reach, authorise, load, look_up
 from backend.cases.terms import Catalogue, ItemTerms, item_terms
 from backend.store.aggregates import AggregateStore
@@ -61,10 +62,12 @@ class CaseServiceBase:
         calendar: Callable[[], WorkingCalendar] = base_calendar,
         number_pattern: str = DEFAULT_PATTERN,
         on_credit_blacklist: Callable[[Applicant], bool] = lambda _: False,
+        partners: PartnerRegistry | None = None,
     ) -> None:
         """`aggregates` and `pool` may be callables: the runtime creates both only at start-up.
 
         `password_hasher` (QueryPasswords.hash, keyed by the data keys) is needed only to accept.
+        `partners` (the partner registry) is needed only for partner cities' items (跨城通办).
         """
         self._aggregates = aggregates
         self._pool = pool
@@ -76,6 +79,7 @@ class CaseServiceBase:
         self.calendar = calendar
         self.number_pattern = number_pattern
         self.on_credit_blacklist = on_credit_blacklist
+        self.partners = partners
 
     @property
     def aggregates(self) -> AggregateStore:

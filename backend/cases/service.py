@@ -1,4 +1,4 @@
-"""The case application service: submit and accept here, every other use case in commands.py.
+"""The case application service: submit and accept here, 转办理地 in handoffs.py, the rest in commands.py.
 
 Every command on an existing case goes through `aggregates.execute`, which reloads
 and retries on a version conflict, so concurrent commands on one case are decided
@@ -16,9 +16,11 @@ from uuid import UUID
 from backend.cases.access import Identity, actor_of, channel_of
 from backend.cases.commands import CaseCommands
 from backend.cases.core import CaseOutcome, outcome
+from backend.cases.handoffs import CaseHandoffs
 from backend.cases.numbers import next_case_number
+from backend.cases.partner_items import filing_terms
 from backend.cases.passwords import new_query_password, receipt_number_for
-from backend.cases.terms import item_terms, promised_due
+from backend.cases.terms import promised_due
 from backend.store.errors import ConcurrencyError
 from domain.case import (
     Actor,
@@ -50,7 +52,7 @@ class AcceptanceOutcome:
     query_password: str | None  # shown this once; None when the request replayed an earlier acceptance
 
 
-class CaseService(CaseCommands):
+class CaseService(CaseCommands, CaseHandoffs):
     async def submit(
         self,
         caller: Identity,
@@ -67,7 +69,8 @@ class CaseService(CaseCommands):
         # Whether the case exists: its events are one (coalesced) read, a whole load is two.
         if await self.aggregates.recorder.select_events(case_id):
             return outcome(await self.aggregates.get(case_id))  # a retry: take no new number
-        terms = await item_terms(self.catalogue, item_code)
+        # Our catalogue's item or bundle; else a partner city's item it takes from us (跨城通办).
+        version, children = await filing_terms(self.catalogue, self.partners, item_code, caller.role)
         self.check_uploaded(materials or {})
         at = self.clock()
         day = at.astimezone(BEIJING).date()
@@ -80,9 +83,9 @@ class CaseService(CaseCommands):
             number=number,
             applicant=applicant,
             item_code=item_code,
-            catalogue_version=str(terms.version),
+            catalogue_version=version,
             agent=agent,
-            children=terms.children,
+            children=children,
             form=form,
             materials=materials,
             request_id=client_request_id,

@@ -12,21 +12,34 @@ from backend.federation.applier import Applier, ApplierRules
 from backend.federation.delivery import RelayRules
 from backend.federation.directory import PartnerDirectory
 from backend.federation.handlers import DEV_NOTED, Handler, Handlers, dev_noted_handler
+from backend.federation.handling import HANDOFF_REQUESTED, HandoffRequests
 from backend.federation.inbox import Inbox
 from backend.federation.relay import Relay
+from backend.federation.replies import reply_handlers
 from backend.federation.signing import SigningKey
 from backend.settings import Settings
+from backend.store.aggregates import AggregateStore
+from projections.catalogue import CatalogueQueries
+from projections.partners import PartnerQueries
 
 PoolSource = Callable[[], asyncpg.Pool]
 Clock = Callable[[], datetime]
 
 
-def federation_handlers(settings: Settings, pool: PoolSource) -> Handlers:
+def federation_handlers(
+    settings: Settings, pool: PoolSource, aggregates: Callable[[], AggregateStore], clock: Clock
+) -> Handlers:
     """Every message kind this deployment applies, by kind.
 
     TODO(通办 handoffs): register the handoff kinds here as they are built.
     """
-    handlers: dict[str, Handler] = {}
+    # 收件地: the handling city's replies to the cases we handed off (replies.py).
+    handlers: dict[str, Handler] = {**reply_handlers(aggregates, pool, PartnerQueries(pool), clock)}
+    # 办理地: a partner city's application opens a case here, or is refused (handling.py).
+    handlers[HANDOFF_REQUESTED] = HandoffRequests(
+        aggregates, pool, CatalogueQueries(pool), PartnerQueries(pool), region=settings.cases.region,
+        clock=clock, number_pattern=settings.cases.number_pattern,
+    )  # fmt: skip
     if settings.is_dev:
         handlers[DEV_NOTED] = dev_noted_handler(pool)
     return handlers

@@ -215,7 +215,7 @@ def test_the_inbox_takes_signed_messages_once_and_refuses_and_records_the_rest(c
         tampered = body.replace("第1条".encode(), "第9条".encode())
         assert tampered != body
         assert_problem(post(client, key, CHANGSHA, body, sent=tampered), 401, "federation-signature-invalid")
-        other_kind = ENCODER.encode(msgspec.structs.replace(note(handoff, 2), kind="handoff.requested"))
+        other_kind = ENCODER.encode(msgspec.structs.replace(note(handoff, 2), kind="nobody.handles"))
         assert_problem(post(client, key, CHANGSHA, other_kind), 422, "federation-kind-unknown")
         assert_problem(
             post(client, key, CHANGSHA, b'{"kind":"dev.noted"}'), 400, "federation-message-invalid"

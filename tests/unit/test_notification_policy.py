@@ -11,7 +11,17 @@ from uuid import UUID
 
 import pytest
 
-from domain.case import Assignment, Case, ExtensionKind, Light, MaterialIssue, ResultCode, SuspensionKind
+from domain.case import (
+    Actor,
+    Assignment,
+    Case,
+    ExtensionKind,
+    Light,
+    MaterialIssue,
+    ResultCode,
+    Role,
+    SuspensionKind,
+)
 from notifications.case_notices import CaseNotices
 from notifications.intents import (
     PURPOSE_VARIABLES,
@@ -90,6 +100,12 @@ def _light(light: Light) -> Callable[[], Any]:
             case.mark_overdue(SYSTEM, SYS, STEP.replace(month=6), deadline=DEADLINE)
 
     return _then("in_handling", raise_light)
+
+
+def _handoff_refused(case: Case) -> None:
+    case.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="remote_collect", handoff=UUID(int=9))
+    zhuzhou = Actor(id="430200", role=Role.PARTNER, name="株洲市")
+    case.record_handoff_refusal(zhuzhou, WINDOW, STEP, reason="本市不受理该事项的异地代收，联系13812341234")
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,15 @@ ROWS = [
         {
             "reason": "核查不实",
             "next_step": "如对撤销决定有异议，可依法申请行政复议或者提起行政诉讼；如有疑问，请联系办理部门。",
+        },
+    ),
+    Row(
+        "跨城通办 refused by the handling city: back with the window, which will call; numbers scrubbed",
+        _then("accepted", _handoff_refused),
+        [(Purpose.HANDOFF_REFUSED, ME, False)],
+        {
+            "reason": "本市不受理该事项的异地代收，联系138****1234",
+            "next_step": "您的申请已退回受理窗口，窗口工作人员将与您联系后续办理方式。",
         },
     ),
     Row(

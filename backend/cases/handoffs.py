@@ -1,0 +1,74 @@
+"""转办理地: the window hands an accepted case to the partner city that decides it (跨城通办).
+
+The partner must be registered and take the case's item in that mode; the case must be
+accepted here (the case decides that). What goes out is checked as the partner's inbox
+will check it before anything is recorded, so the consumer that sends it
+(backend/federation/receiving.py) never meets a case it cannot send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid5
+
+from backend.cases.access import Identity
+from backend.cases.core import CaseServiceBase
+from backend.cases.partner_items import check_taken
+from backend.federation.handoff_request import encoded, handoff_requested
+from backend.federation.kinds import PayloadError
+from domain.case import Actor, Case, CaseStatus, Channel, InvalidCommandError
+
+# Never change it: the ids of handoffs already sent were derived under it.
+HANDOFF_NAMESPACE = UUID("0c8e2f4a-6b1d-5a3e-9f70-430100000070")
+
+
+def handoff_id(region: str, case_id: UUID, version: int) -> UUID:
+    """The id of a hand-off, from the case's version when it was handed off.
+
+    A case is handed off at most once per version, and a refusal moves the version on,
+    so a hand-off after a refusal has an id of its own; a retried command, reloaded at
+    the same version, derives the same one.
+    """
+    return uuid5(HANDOFF_NAMESPACE, f"{region}/{case_id}/{version}")
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffOutcome:
+    case_id: UUID
+    number: str
+    status: CaseStatus
+    version: int
+    handoff: UUID
+    partner: str
+
+
+class CaseHandoffs(CaseServiceBase):
+    async def hand_off(
+        self, caller: Identity, case_id: UUID, *, partner: str, mode: str, request_id: str | None = None
+    ) -> HandoffOutcome:
+        """转办理地 (异地代收代办): the partner city decides; its reports come back as the case's events."""
+        registered = await self.partners.find(partner) if self.partners is not None else None
+
+        def hand_off(case: Case, actor: Actor, channel: Channel, at: datetime) -> None:
+            check_taken(registered, partner, case.item_code, mode)
+            handoff = handoff_id(self.region, case.id, case.version)
+            case.hand_off(
+                actor, channel, at, partner=partner, mode=mode, handoff=handoff, request_id=request_id
+            )
+            try:
+                encoded(handoff_requested(case))
+            except PayloadError as exc:
+                raise InvalidCommandError(f"the case cannot be handed off as it is: {exc}") from None
+
+        case = await self.run(caller, case_id, hand_off)
+        sent = case.handoff
+        assert sent is not None  # handed off, or a replay of the request that handed it off
+        return HandoffOutcome(
+            case_id=case.id,
+            number=case.number,
+            status=case.status,
+            version=case.version,
+            handoff=sent.handoff,
+            partner=sent.partner,
+        )

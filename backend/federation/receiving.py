@@ -1,0 +1,94 @@
+"""收件地: each case handed to a partner city goes to it as `handoff.requested`, exactly once.
+
+On `Case.HandedOff` the consumer loads the case at that event's version, builds the
+application from it (backend/federation/handoff_request.py) and puts it in the
+federation outbox as the handoff's first message (seq 1), in the batch's own
+transaction; the relay delivers it. The same transaction records which case the
+handoff belongs to (`tongban_sent_handoffs`), which is how the partner's replies find
+their case (backend/federation/replies.py).
+
+The outbox is not a blue/green read model: a message id follows from (partner,
+handoff, seq), so a batch handled again, or a rebuilt generation, enqueues the same id
+and nothing is sent twice. Only `tongban_sent_handoffs` is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from eventsourcing.utils import get_topic
+
+from backend.federation.handoff_request import REQUESTED, encoded, handoff_requested
+from backend.federation.messages import Envelope as Message
+from backend.federation.outbox import enqueue
+from backend.store.aggregates import AggregateStore
+from domain.case import Case
+
+TABLE = "tongban_sent_handoffs"
+
+
+class UnknownHandoffError(LookupError):
+    """A partner's message names a handoff we never sent it."""
+
+
+class TongbanHandoffs:
+    """Consumer of `Case.HandedOff` (the runner's Consumer protocol, by shape)."""
+
+    name: str = "tongban_handoffs"
+    topics: frozenset[str] | None = frozenset({get_topic(Case.HandedOff)})
+    tables: Sequence[str] = (TABLE,)
+
+    def __init__(self, aggregates: AggregateStore | Callable[[], AggregateStore]) -> None:
+        self._aggregates = aggregates  # a callable: the runtime creates the store only at start-up
+
+    @property
+    def aggregates(self) -> AggregateStore:
+        a = self._aggregates
+        return a if isinstance(a, AggregateStore) else a()
+
+    async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
+        await conn.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS {TABLE}{suffix} (
+                handoff       uuid        PRIMARY KEY,
+                partner       text        NOT NULL,  -- the handling city's region
+                case_id       uuid        NOT NULL,  -- our case
+                case_version  integer     NOT NULL,  -- the version of its HandedOff event
+                handed_off_at timestamptz NOT NULL
+            )
+            """
+        )
+
+    async def handle(self, conn: asyncpg.Connection, envelopes: Sequence[Any], suffix: str) -> None:
+        for envelope in envelopes:
+            event = envelope.event
+            case_id, version = envelope.originator_id, envelope.originator_version
+            # The case as it was handed off, not as it is now: a retry or a rebuild sends the same.
+            case = await self.aggregates.get(case_id, version=version)
+            message = Message(
+                kind=REQUESTED,
+                handoff=event.handoff,
+                seq=1,
+                sent_at=event.timestamp,
+                payload=msgspec.Raw(encoded(handoff_requested(case))),
+            )
+            await enqueue(conn, event.partner, message)
+            await conn.execute(
+                f"INSERT INTO {TABLE}{suffix} (handoff, partner, case_id, case_version, handed_off_at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (handoff) DO NOTHING",
+                event.handoff, event.partner, case_id, version, event.timestamp,
+            )  # fmt: skip
+
+
+async def handed_off_case(pool: asyncpg.Pool, partner: str, handoff: UUID) -> UUID:
+    """Our case handed to `partner` as `handoff`; UnknownHandoffError if we sent it no such handoff."""
+    case_id: UUID | None = await pool.fetchval(
+        f"SELECT case_id FROM {TABLE} WHERE handoff = $1 AND partner = $2", handoff, partner
+    )
+    if case_id is None:
+        raise UnknownHandoffError(f"no case of ours was handed to {partner} as handoff {handoff}")
+    return case_id

@@ -1,0 +1,120 @@
+"""办理地 on PostgreSQL: each step of a case received from a partner city goes back to it, in order, once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+import pytest
+from eventsourcing.persistence import Mapper
+
+from backend.cases.access import Caller
+from backend.cases.passwords import QueryPasswords
+from backend.cases.service import CaseService
+from backend.consumers.rebuild import rebuild
+from backend.federation.handling_rules import handled_case_id, parties
+from backend.federation.reports import TongbanReports
+from backend.store.mapper import make_mapper
+from backend.store.personal_cipher import generate_data_key, parse_data_keys
+from backend.store.recorder import EventRecorder
+from domain.case import ResultCode, Role
+from projections.catalogue import CatalogueQueries, department_names
+from tests.integration.store_support import Clock, catch_up
+from tests.integration.tongban_handling_support import (
+    CHANGSHA,
+    NOW,
+    SOLE_TRADER,
+    ZHANG,
+    ZHUZHOU,
+    Handling,
+    handling,
+    outbox,
+    requested,
+)
+
+pytestmark = pytest.mark.integration
+
+CLERK = Caller(subject="clerk-1", role=Role.CLERK, name="周七", hall="SMZJ")
+OFFICER = Caller(subject="officer-scjgj-1", role=Role.OFFICER, department="SCJGJ")
+CITIZEN = Caller(subject="citizen-li", role=Role.CITIZEN, name="李四")
+SCJGJ = "长沙市市场监督管理局"
+PERSON = parties(ZHANG, None)[0]
+PASSWORDS = QueryPasswords(parse_data_keys(generate_data_key("2026-q")))
+
+
+@pytest.fixture
+def mapper() -> Mapper[uuid.UUID]:
+    return make_mapper()
+
+
+@pytest.fixture
+async def city(pool: asyncpg.Pool, recorder: EventRecorder, mapper: Mapper[uuid.UUID]) -> Handling:
+    return await handling(pool, recorder, mapper)
+
+
+@pytest.fixture
+def service(city: Handling) -> CaseService:
+    return CaseService(
+        city.store, city.pool, CatalogueQueries(city.pool), region=CHANGSHA, clock=Clock(NOW),
+        materials_exist=lambda _: True, password_hasher=PASSWORDS.hash,
+    )  # fmt: skip
+
+
+def reports(pool: asyncpg.Pool) -> TongbanReports:
+    async def names(codes: Sequence[str]) -> dict[str, str]:
+        return await department_names(pool, codes)
+
+    return TongbanReports(names)
+
+
+async def test_every_step_goes_back_in_order_and_a_rebuild_sends_nothing_new(
+    city: Handling, service: CaseService, recorder: EventRecorder, mapper: Mapper[uuid.UUID]
+) -> None:
+    handoff = uuid.uuid4()
+    await city.handler(requested(handoff))
+    case_id = handled_case_id(ZHUZHOU, handoff)
+    number = (await city.store.get(case_id)).number
+    # A case of our own citizen's, beside it: nothing of it goes anywhere.
+    await service.submit(CITIZEN, item_code=SOLE_TRADER, client_request_id="own", applicant=PERSON)
+    consumer = reports(city.pool)
+    await catch_up(city.pool, mapper, consumer)
+    assert [(s.seq, s.kind, s.payload) for s in await outbox(city.pool, handoff)] == [
+        (1, "handoff.accepted", {"caseNumber": number}),
+    ]
+
+    await service.accept(CLERK, case_id)
+    await service.route(CLERK, case_id)
+    await catch_up(city.pool, mapper, consumer)  # a run midway: the link and the facts carry over
+    for _step in ("承办", "审核", "批准"):
+        await service.claim_task(OFFICER, case_id, department="SCJGJ")
+        await service.approve_task_step(OFFICER, case_id, department="SCJGJ", opinion="同意")
+    await service.conclude(CLERK, case_id, result=ResultCode.APPROVED)
+    await catch_up(city.pool, mapper, consumer)
+
+    sent = await outbox(city.pool, handoff)
+    assert [s.seq for s in sent] == list(range(1, 11))
+    assert sent[0].kind == "handoff.accepted" and sent[-1].kind == "decision.reported"
+    assert sent[-1].payload == {"result": "approved", "reason": None}
+    steps = [(s.payload["step"], s.payload["label"], s.payload["internal"]) for s in sent[1:-1]]
+    assert all(s.kind == "status.reported" for s in sent[1:-1])
+    assert steps == [
+        ("case.accepted", "已受理", False),
+        ("case.routed", f"转{SCJGJ}办理", False),
+        ("task.claimed", f"{SCJGJ}：承办签收", True),
+        ("task.step_approved", f"{SCJGJ}：承办通过", False),
+        ("task.claimed", f"{SCJGJ}：审核签收", True),
+        ("task.step_approved", f"{SCJGJ}：审核通过", False),
+        ("task.claimed", f"{SCJGJ}：批准签收", True),
+        ("task.approved", f"{SCJGJ}：批准通过", False),
+    ]
+    assert all(s.payload["occurredAt"].startswith("2026-09-29T10:00:00") for s in sent[1:-1])
+    total = await city.pool.fetchval("SELECT count(*) FROM federation_outbox")
+    assert total == len(sent)  # the citizen's own case sent nothing
+
+    # A rebuild from position 0, one event a batch (Submitted and its link apart): the same ids, dropped.
+    await rebuild(recorder, consumer, mapper.to_domain_event, batch_size=1)
+    assert await outbox(city.pool, handoff) == sent
+    assert await city.pool.fetchval("SELECT count(*) FROM federation_outbox") == total
+    rows = await city.pool.fetch("SELECT case_id, partner, handoff, base_version FROM tongban_reports")
+    assert [tuple(r) for r in rows] == [(case_id, ZHUZHOU, handoff, 2)]

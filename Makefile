@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify bench-booking bench-streams clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-api bench-notify bench-booking bench-streams bench-tongban clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citypass needs Python 3.11 or newer"'
@@ -49,6 +49,9 @@ bench-booking: install
 
 bench-streams: install
 	$(BIN)/python bench/streams.py
+
+bench-tongban: install
+	$(BIN)/python bench/tongban.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -76,6 +76,7 @@ from miniapp_api.queue_routes import queue_router, register_queue_problems
 from miniapp_api.rating_routes import rating_router, register_rating_problems
 from miniapp_api.services import catalogue_router
 from miniapp_api.stream_routes import register_stream_problems, stream_router
+from miniapp_api.tongban_routes import tongban_router
 from miniapp_api.webhook_routes import webhook_router
 from notifications.admin import NotificationNotDeadError, NotificationNotFoundError, OutboxAdmin
 from notifications.appointment_notices import AppointmentNotices
@@ -103,6 +104,8 @@ from projections.hall_queue_reads import HallQueueQueries
 from projections.partners import PartnerProjection, PartnerQueries
 from projections.rating_reads import RatingQueries
 from projections.ratings import RatingProjection
+from projections.tongban_board import TongbanBoardProjection
+from projections.tongban_board_reads import TongbanBoardQueries
 from projections.work_queue import WorkQueueProjection, WorkQueueQueries
 
 log = logging.getLogger(__name__)
@@ -187,6 +190,7 @@ def build_runtime(
             ComplaintTimers(complaints.confirm_days),
             EventStreamProjection(),
             PartnerProjection(),
+            TongbanBoardProjection(),
             TongbanHandoffs(lambda: runtime.aggregates),
             TongbanReports(names),  # 办理地: each step of a partner city's case reported back to it
         ],
@@ -402,6 +406,9 @@ def build_app(settings: Settings, url: str) -> Litestar:
                 )
             ),
             admin_federation_router(build_admin(lambda: runtime.pool)),
+            tongban_router(
+                TongbanBoardQueries(lambda: runtime.pool, utc_now, PartnerQueries(lambda: runtime.pool))
+            ),
             webhook_router(
                 build_webhook_subscriptions(
                     settings, lambda: runtime.pool, runtime.mapper.to_domain_event, utc_now

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 CHANGSHA, ZHUZHOU = "430100", "430200"
 NAMES = {CHANGSHA: "长沙市", ZHUZHOU: "株洲市"}
 GETI = "11430100006182474N010100200000"  # 个体工商户设立登记 (SCJGJ): 株洲 takes it by 异地代收代办
+FOOD = "11430100006182474N010100300000"  # 食品经营许可: 长沙's registry says 株洲 takes it, 株洲 does not
 ENV = {
     "CITYPASS_FEDERATION_RETRY_MIN_SECONDS": "0.05",
     "CITYPASS_FEDERATION_RETRY_MAX_SECONDS": "0.5",
@@ -41,7 +42,8 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveS
     try:
         for region in (CHANGSHA, ZHUZHOU):
             servers[region] = start_server(tmp, new_schema_name(), {**ENV, "CITYPASS_REGION": region})
-        register(servers, CHANGSHA, ZHUZHOU, accepts=[{"itemCode": GETI, "modes": ["remote_collect"]}])
+        accepts = [{"itemCode": code, "modes": ["remote_collect"]} for code in (GETI, FOOD)]
+        register(servers, CHANGSHA, ZHUZHOU, accepts=accepts)
         register(servers, ZHUZHOU, CHANGSHA, accepts=[])
         yield servers
     finally:
@@ -84,18 +86,32 @@ def staff(client: httpx.Client, who: Headers, case_id: str, action: str, body: A
     return ok(client.post(f"/api/v1/staff/cases/{case_id}/{action}", json=body, headers=who))
 
 
+def outbox_pending(client: httpx.Client) -> int:
+    summary = ok(client.get("/api/v1/admin/federation/outbox", params={"state": "pending"}, headers=login(
+        client, "admin-cs", "admin")))  # fmt: skip
+    return int(summary["pending"])
+
+
 def test_a_zhuzhou_item_applied_for_in_changsha_is_decided_in_zhuzhou_and_followed_in_changsha(
     cities: dict[str, LiveServer],
 ) -> None:
     cs = httpx.Client(base_url=cities[CHANGSHA].base_url, timeout=10)
-    zz = httpx.Client(base_url=cities[ZHUZHOU].base_url, timeout=10)
-    # 长沙: the citizen applies; the window checks the materials and identity, accepts, and hands off.
+    # 长沙: the citizen applies; the window checks the materials and identity, accepts, and hands off
+    # while 株洲's server is down: the handoff waits in 长沙's outbox until 株洲 is back.
     desk = Desk.open(cs, "wang-zz")
     origin = desk.submit(GETI, "tongban-1", WANG)
     desk.act(origin, "pre-review", {"decision": "pass"})
     desk.act(origin, "acceptance", {"mode": "standard"})
+    down = cities[ZHUZHOU]
+    stop_server(down)
     staff(cs, desk.clerk, origin, "handoff", {"partner": ZHUZHOU, "mode": "remote_collect"})
     number = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=desk.citizen))["case"]["number"]
+    wait_for(lambda: outbox_pending(cs) >= 1 or None, "the handoff waiting in 长沙's outbox")
+    port = int(down.base_url.rsplit(":", 1)[1])
+    cities[ZHUZHOU] = start_server(
+        down.log_path.parent, down.schema, {**ENV, "CITYPASS_REGION": ZHUZHOU}, port=port
+    )
+    zz = httpx.Client(base_url=cities[ZHUZHOU].base_url, timeout=10)
 
     # 株洲: the case arrives, linked to 长沙's; its window and the 市场监管局 handle it.
     zz_admin = login(zz, "admin-zz", "admin")
@@ -145,3 +161,25 @@ def test_a_zhuzhou_item_applied_for_in_changsha_is_decided_in_zhuzhou_and_follow
         assert verdict["ok"] is True
     cs.close()
     zz.close()
+
+
+def test_a_handoff_the_partner_does_not_take_comes_back_refused_and_the_citizen_is_told(
+    cities: dict[str, LiveServer],
+) -> None:
+    cs = httpx.Client(base_url=cities[CHANGSHA].base_url, timeout=10)
+    desk = Desk.open(cs, "wang-food")
+    origin = desk.submit(FOOD, "tongban-food-1", WANG)
+    desk.act(origin, "pre-review", {"decision": "pass"})
+    desk.act(origin, "acceptance", {"mode": "standard"})
+    staff(cs, desk.clerk, origin, "handoff", {"partner": ZHUZHOU, "mode": "remote_collect"})
+
+    def told() -> dict[str, Any] | None:
+        items = ok(cs.get("/api/v1/me/inbox", params={"limit": 50}, headers=desk.citizen))["items"]
+        return next((i for i in items if i["purpose"] == "handoff_refused"), None)
+
+    notice = wait_for(told, "the refusal told to the citizen", timeout=40)
+    assert "remote_collect" in str(notice) or "异地代收代办" in str(notice)
+    progress = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=desk.citizen))
+    assert progress["case"]["status"] == "accepted"  # back with the window, which may send it elsewhere
+    assert any(line["label"].startswith("办理地未接收") for line in progress["timeline"])
+    cs.close()

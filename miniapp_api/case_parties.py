@@ -12,14 +12,18 @@ from typing import TypeVar
 
 from litestar.exceptions import ValidationException
 
-from domain.case import DOCUMENT_KINDS, Agent, Applicant, ApplicantKind, Enterprise, IdType, Person
+from domain.case import (
+    Agent,
+    Applicant,
+    ApplicantKind,
+    Enterprise,
+    Person,
+    parse_credit_code,
+    parse_person_id,
+)
 from domain.personal import (
     Address,
-    CreditCode,
-    IdDocument,
-    IdNumber,
     PersonalDataError,
-    PersonalId,
     PersonName,
     Phone,
 )
@@ -58,7 +62,7 @@ def parse_parties(applicant: ApplicantIn, agent: AgentIn | None) -> tuple[Applic
 
 def _applicant(body: ApplicantIn, fields: PersonalFields) -> Applicant | None:
     if body.kind is ApplicantKind.ENTERPRISE:
-        code = fields.check("applicant.idNumber", lambda: _credit_code(body.id_type, body.id_number))
+        code = fields.check("applicant.idNumber", lambda: parse_credit_code(body.id_type, body.id_number))
         phone = fields.check("applicant.phone", lambda: Phone.parse(body.phone))
         address = fields.check("applicant.address", lambda: Address.parse(body.address))
         if code is None or phone is None or address is None:
@@ -66,7 +70,7 @@ def _applicant(body: ApplicantIn, fields: PersonalFields) -> Applicant | None:
         # Public (公示), so a plain str; the case refuses a blank one.
         return Enterprise(name=body.name.strip(), identity=code, phone=phone, address=address)
     name = fields.check("applicant.name", lambda: PersonName(body.name.strip()))
-    identity = fields.check("applicant.idNumber", lambda: _person_id(body.id_type, body.id_number))
+    identity = fields.check("applicant.idNumber", lambda: parse_person_id(body.id_type, body.id_number))
     phone = fields.check("applicant.phone", lambda: Phone.parse(body.phone))
     address = fields.check("applicant.address", lambda: Address.parse(body.address))
     if name is None or identity is None or phone is None or address is None:
@@ -76,25 +80,9 @@ def _applicant(body: ApplicantIn, fields: PersonalFields) -> Applicant | None:
 
 def _agent(body: AgentIn, fields: PersonalFields) -> Agent | None:
     name = fields.check("agent.name", lambda: PersonName(body.name.strip()))
-    identity = fields.check("agent.idNumber", lambda: _person_id(body.id_type, body.id_number))
+    identity = fields.check("agent.idNumber", lambda: parse_person_id(body.id_type, body.id_number))
     phone = fields.check("agent.phone", lambda: Phone.parse(body.phone))
     if name is None or identity is None or phone is None:
         return None
     return Agent(name=name, identity=identity, phone=phone)
 
-
-def _person_id(id_type: IdType, text: str) -> PersonalId:
-    if id_type is IdType.RESIDENT_ID:
-        return IdNumber.parse(text)
-    kind = DOCUMENT_KINDS.get(id_type)
-    if kind is None:
-        raise PersonalDataError(
-            "a natural person is identified by an identity document, not a 统一社会信用代码"
-        )
-    return IdDocument.parse(kind, text)
-
-
-def _credit_code(id_type: IdType, text: str) -> CreditCode:
-    if id_type is not IdType.USCC:
-        raise PersonalDataError("an enterprise is identified by its 统一社会信用代码 (idType uscc)")
-    return CreditCode.parse(text)

@@ -14,7 +14,6 @@ from typing import TypeVar
 
 from backend.federation.kinds import Material, Party
 from domain.case import (
-    DOCUMENT_KINDS,
     Agent,
     Applicant,
     Enterprise,
@@ -22,15 +21,13 @@ from domain.case import (
     MaterialSource,
     Person,
     UploadedFile,
+    parse_credit_code,
+    parse_person_id,
 )
 from domain.catalogue_spec import MODE_LABELS, TongbanMode
 from domain.personal import (
     Address,
-    CreditCode,
-    IdDocument,
-    IdNumber,
     PersonalDataError,
-    PersonalId,
     PersonName,
     Phone,
 )
@@ -101,10 +98,10 @@ def _applicant(party: Party) -> Applicant:
     address = _field("applicant", "address", lambda: Address.parse(_present(party.address)))
     phone = _field("applicant", "phone", lambda: Phone.parse(party.phone))
     if party.kind == "enterprise":
-        code = _field("applicant", "idNumber", lambda: _credit_code(party.id_type, party.id_number))
+        code = _field("applicant", "idNumber", lambda: _identity(parse_credit_code, party))
         return Enterprise(name=party.name.strip(), identity=code, phone=phone, address=address)
     name = _field("applicant", "name", lambda: PersonName(party.name.strip()))
-    identity = _field("applicant", "idNumber", lambda: _person_id(party.id_type, party.id_number))
+    identity = _field("applicant", "idNumber", lambda: _identity(parse_person_id, party))
     return Person(name=name, identity=identity, phone=phone, address=address)
 
 
@@ -112,7 +109,7 @@ def _agent(party: Party) -> Agent:
     if party.kind != "person":
         raise HandoffNotTaken("经办人须为自然人 / the agent must be a natural person")
     name = _field("agent", "name", lambda: PersonName(party.name.strip()))
-    identity = _field("agent", "idNumber", lambda: _person_id(party.id_type, party.id_number))
+    identity = _field("agent", "idNumber", lambda: _identity(parse_person_id, party))
     phone = _field("agent", "phone", lambda: Phone.parse(party.phone))
     return Agent(name=name, identity=identity, phone=phone)
 
@@ -140,19 +137,5 @@ def _id_type(text: str) -> IdType:
         raise PersonalDataError(f"no identity document type {text!r}") from None
 
 
-def _person_id(id_type: str, text: str) -> PersonalId:
-    kind = _id_type(id_type)
-    if kind is IdType.RESIDENT_ID:
-        return IdNumber.parse(text)
-    document = DOCUMENT_KINDS.get(kind)
-    if document is None:
-        raise PersonalDataError(
-            "a natural person is identified by an identity document, not a 统一社会信用代码"
-        )
-    return IdDocument.parse(document, text)
-
-
-def _credit_code(id_type: str, text: str) -> CreditCode:
-    if _id_type(id_type) is not IdType.USCC:
-        raise PersonalDataError("an enterprise is identified by its 统一社会信用代码 (idType uscc)")
-    return CreditCode.parse(text)
+def _identity(parse: Callable[[IdType, str], T], party: Party) -> T:
+    return parse(_id_type(party.id_type), party.id_number)

@@ -52,6 +52,8 @@ from domain.case.values import (
     Role,
     UploadedFile,
     id_type_of,
+    parse_credit_code,
+    parse_person_id,
 )
 
 __all__ = [
@@ -110,4 +112,6 @@ __all__ = [
     "case_id_for_submission",
     "format_case_number",
     "id_type_of",
+    "parse_credit_code",
+    "parse_person_id",
 ]

@@ -20,6 +20,7 @@ from domain.personal import (
     DocumentKind,
     IdDocument,
     IdNumber,
+    PersonalDataError,
     PersonalId,
     PersonName,
     Phone,
@@ -92,6 +93,25 @@ def id_type_of(identity: PersonalId | CreditCode) -> IdType:
         case CreditCode():
             return IdType.USCC
     raise TypeError(f"{type(identity).__qualname__} identifies nobody")
+
+
+def parse_person_id(id_type: IdType, text: str) -> PersonalId:
+    """A natural person's identity from typed-in text: the inverse of id_type_of; PersonalDataError if bad."""
+    if id_type is IdType.RESIDENT_ID:
+        return IdNumber.parse(text)
+    kind = DOCUMENT_KINDS.get(id_type)
+    if kind is None:
+        raise PersonalDataError(
+            "a natural person is identified by an identity document, not a 统一社会信用代码"
+        )
+    return IdDocument.parse(kind, text)
+
+
+def parse_credit_code(id_type: IdType, text: str) -> CreditCode:
+    """An enterprise's 统一社会信用代码 from typed-in text; PersonalDataError if bad."""
+    if id_type is not IdType.USCC:
+        raise PersonalDataError("an enterprise is identified by its 统一社会信用代码 (idType uscc)")
+    return CreditCode.parse(text)
 
 
 # The parties are tagged by kind, so `Applicant` decodes with msgspec (a 通办 handoff carries one).

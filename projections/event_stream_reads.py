@@ -103,9 +103,10 @@ class StreamQueries:
             "WHERE notification_id = ANY($1::bigint[])",
             wanted,
         )
+        stored = {e.position: e.body for e in events}
         clear = {}
         for row in rows:
-            masked = DECODER.decode(next(e.body for e in events if e.position == row[0]))
+            masked = DECODER.decode(stored[row[0]])
             event = self._decode(StoredEvent(row[1], row[2], row[3], row[4]))
             revealed = publish(
                 event, position=row[0], case=masked.case, recorded_at=masked.recorded_at, reveal=True

@@ -9,17 +9,15 @@ can refuse the next requests with a status of the test's choosing.
 from __future__ import annotations
 
 import json
-import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from backend.federation.signing import SignatureError, verify
+from tests.fakes.loopback import LoopbackEndpoint
 
 
 @dataclass(frozen=True)
@@ -34,35 +32,7 @@ class Arrival:
     answered: int
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    receiver: PartnerReceiver
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status = self.server.receiver.handle(self.path, dict(self.headers.items()), body)
-        reply = json.dumps({"status": status}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class PartnerReceiver:
+class PartnerReceiver(LoopbackEndpoint):
     def __init__(self, sender_keys: dict[str, Ed25519PublicKey], *, prefix: str = "") -> None:
         self.sender_keys = sender_keys
         self.prefix = prefix  # a path the partner is served under
@@ -71,27 +41,15 @@ class PartnerReceiver:
         self.refuse_with = 503
         self._taken: set[str] = set()
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        with socket.socket() as s:  # a port of our own, refused until we listen on it
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        super().__init__()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.prefix}"
 
-    def up(self) -> PartnerReceiver:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.receiver = self
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        self._server = server
-        return self
-
-    def down(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        status = self.handle(path, headers, body)
+        return status, json.dumps({"status": status}).encode()
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
         try:
@@ -119,9 +77,3 @@ class PartnerReceiver:
         """The arrivals it accepted as new, in order: each message once."""
         with self._lock:
             return [a for a in self.arrivals if a.answered == 202]
-
-    def __enter__(self) -> PartnerReceiver:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.down()

@@ -1,4 +1,4 @@
-"""A fake provider served over real HTTP on 127.0.0.1, in a thread of the test process.
+"""A fake provider or receiver served over real HTTP on 127.0.0.1, in a thread of the test process.
 
 Each fake is a `JsonHandler` subclass: it answers POST (and GET) requests with JSON,
 and records every request it was sent, so tests can see exactly what reached the
@@ -8,13 +8,14 @@ provider. The stdlib server is enough: the SDKs under test speak plain HTTP/1.1.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -122,3 +123,47 @@ def serving(handler: type[JsonHandler]) -> Iterator[Served]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class _EndpointHandler(JsonHandler):
+    def answer(self, request: Received) -> Answer:
+        status, body = self.server.endpoint.answer(request.path, request.headers, request.body)  # type: ignore[attr-defined]
+        return Answer(status, body)
+
+
+class _KeptPortServer(_Server):
+    allow_reuse_address = True  # up again on the port it had, straight after going down
+
+
+class LoopbackEndpoint:
+    """A receiver that can go down and come back: it keeps its port meanwhile, so a sender meets
+    a refused connection until it is up again. Subclasses answer each request in `answer`."""
+
+    def __init__(self) -> None:
+        self._server: _KeptPortServer | None = None
+        with socket.socket() as s:  # a port of our own, refused until we listen on it
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    def up(self) -> Self:
+        server = _KeptPortServer(("127.0.0.1", self.port), _EndpointHandler)
+        server.received = []  # type: ignore[attr-defined]
+        server.endpoint = self  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = server
+        return self
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.down()

@@ -9,15 +9,13 @@ one subscription it was handling at once.
 from __future__ import annotations
 
 import json
-import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from backend.streams.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SUBSCRIPTION_HEADER, verify_signature
+from tests.fakes.loopback import LoopbackEndpoint
 
 
 @dataclass(frozen=True)
@@ -33,36 +31,7 @@ class Delivery:
     answered: int
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    receiver: Receiver
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A sender that gave up, or closed a kept-alive connection, is no error of the receiver's.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status = self.server.receiver.handle(dict(self.headers.items()), body)
-        reply = b'{"ok":true}' if status < 300 else b'{"error":"receiver unavailable"}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class Receiver:
+class Receiver(LoopbackEndpoint):
     def __init__(self, secret: str, *, delay: float = 0.0) -> None:
         self.secret, self.delay = secret, delay
         self.deliveries: list[Delivery] = []
@@ -71,27 +40,15 @@ class Receiver:
         self.most_at_once = 0  # the most deliveries of one subscription handled at the same time
         self._handling: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        with socket.socket() as s:  # a port of our own, refused until we listen on it
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        super().__init__()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/citypass/events"
 
-    def up(self) -> Receiver:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.receiver = self
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        self._server = server
-        return self
-
-    def down(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        status = self.handle(headers, body)
+        return status, b'{"ok":true}' if status < 300 else b'{"error":"receiver unavailable"}'
 
     def handle(self, headers: dict[str, str], body: bytes) -> int:
         payload = json.loads(body)
@@ -136,9 +93,3 @@ class Receiver:
                     seen.add(event["id"])
                     kept.append(event)
         return kept
-
-    def __enter__(self) -> Receiver:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.down()

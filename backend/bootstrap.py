@@ -26,6 +26,7 @@ from backend.cases.service import CaseService
 from backend.catalogue import load_catalogue
 from backend.complaints.service import ComplaintNotFoundError, ComplaintService
 from backend.complaints.timers import ComplaintTimers, complaint_handlers
+from backend.federation.admin import register_federation_admin_problems
 from backend.federation.build import (
     build_admin,
     build_applier,
@@ -310,6 +311,7 @@ def problem_map() -> ProblemMap:
     register_stream_problems(problems)
     register_webhook_problems(problems)
     register_federation_problems(problems)
+    register_federation_admin_problems(problems)
     register_partner_problems(problems)
     problems.register(ComplaintNotFoundError, 404, "complaint-not-found", "No such complaint")
     problems.register(RatingNotFoundError, 404, "rating-not-found", "No such rating occasion")

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol, TypeVar
+from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from miniapp_api.auth import EXCLUDE_FROM_AUTH, require_roles
+from miniapp_api.auth import EXCLUDE_FROM_AUTH, CurrentPrincipal, require_roles
 from miniapp_api.federation_schemas import (
+    InboxMessageOut,
     InboxSummaryOut,
     OutboxSummaryOut,
     ReceivedOut,
     RefusalOut,
+    SkipIn,
 )
 from miniapp_api.notification_routes import PRIVATE_CACHE
 from miniapp_api.principal import Role
@@ -45,6 +48,9 @@ class FederationAdmin(Protocol):
     async def refusals(self, limit: int) -> Sequence[object]: ...
     async def outbox(self, state: str | None, limit: int) -> object: ...
     async def inbox(self, state: str | None, limit: int) -> object: ...
+    async def skip(self, partner: str, message_id: UUID, *, by: str, reason: str) -> object:
+        """Give up on a message not yet applied nor skipped; unknown, settled or a bad reason raise."""
+        ...
 
 
 def _out(value: object, kind: type[T]) -> T:
@@ -74,7 +80,7 @@ def federation_messages_router(inbox: FederationInbox) -> Router:
 
 
 def admin_federation_router(admin: FederationAdmin) -> Router:
-    """/api/v1/admin/federation: what went out, what came in, what was refused."""
+    """/api/v1/admin/federation: what went out, what came in, what was refused; skipping a stuck message."""
 
     @get("/refusals", cache_control=PRIVATE_CACHE, summary="Messages refused at the inbox, newest first")
     async def refusals(limit: Limit = 50) -> list[RefusalOut]:
@@ -91,15 +97,31 @@ def admin_federation_router(admin: FederationAdmin) -> Router:
     @get("/inbox", cache_control=PRIVATE_CACHE, summary="Partner cities' messages to us: counts and latest")
     async def inbox(
         wanted: Annotated[
-            Literal["pending", "applied", "failed"] | None, QueryParameter(name="state")
+            Literal["pending", "applied", "failed", "skipped"] | None, QueryParameter(name="state")
         ] = None,
         limit: Limit = 50,
     ) -> InboxSummaryOut:
         return _out(await admin.inbox(wanted, limit), InboxSummaryOut)
 
+    @post(
+        "/inbox/{partner:str}/{message_id:uuid}/skip",
+        status_code=200,
+        summary="Give up on a partner's message that cannot be applied, so its handoff goes on",
+        description="The message is never applied; the next seq of its handoff is applied as if it had "
+        "been. Who skipped it, when and why are kept with it.",
+    )
+    async def skip(
+        partner: FromPath[str],
+        message_id: FromPath[UUID],
+        data: JSONBody[SkipIn],
+        principal: CurrentPrincipal,
+    ) -> InboxMessageOut:
+        skipped = await admin.skip(partner, message_id, by=principal.subject, reason=data.reason)
+        return _out(skipped, InboxMessageOut)
+
     return Router(
         path="/api/v1/admin/federation",
-        route_handlers=[refusals, outbox, inbox],
+        route_handlers=[refusals, outbox, inbox, skip],
         guards=[require_roles(Role.ADMIN)],
         tags=["admin"],
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
+
+from msgspec import Meta
 
 from miniapp_api.schemas import ApiStruct
 
@@ -55,10 +57,19 @@ class InboxMessageOut(ApiStruct):
     attempts: int  # handler runs that failed
     next_attempt_at: datetime | None  # after a failure: when it is tried again
     error: str | None
+    skipped_at: datetime | None  # an administrator gave up on it: never applied, the next seq goes on
+    skipped_by: str | None  # the administrator's subject
+    skip_reason: str | None
 
 
 class InboxSummaryOut(ApiStruct):
     pending: int  # not applied, no failure: waiting for its turn (or an earlier seq)
     applied: int
     failed: int  # not applied, its handler failed: retried with backoff
+    skipped: int  # given up on by an administrator
     items: list[InboxMessageOut]  # of the state asked for (all if none), newest first
+
+
+class SkipIn(ApiStruct, forbid_unknown_fields=True):
+    # Checked by the admin port (blank or too long: federation-skip-reason), so one problem type says it.
+    reason: Annotated[str, Meta(description="why the message is given up on, 1 to 500 characters; recorded")]

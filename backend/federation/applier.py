@@ -4,7 +4,8 @@ A round finds the handoffs with a message ready (see inbox_rows.py) and works ea
 a slot of its own: it takes the handoff's advisory lock, then applies its ready
 messages one after another, marking each applied as soon as its handler returns,
 until none is ready. A handler that raises (or overruns its time) leaves the error
-on the message and a retry time, with backoff; its handoff waits, the others go on.
+on the message and a retry time, with backoff; its handoff waits, the others go on,
+until the handler succeeds or an administrator skips the message (admin.py).
 
 The locks are session locks on one dedicated connection, so any number of appliers,
 in as many processes, never work one handoff at once; a dead process's locks go with
@@ -29,12 +30,18 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from backend.consumers.leadership import advisory_key
 from backend.database import DatabaseUnavailableError, connect
 from backend.federation.delivery import backoff_seconds
 from backend.federation.handlers import AppliedMessage, Handlers
 from backend.federation.inbox import INBOX_CHANNEL_SUFFIX
-from backend.federation.inbox_rows import HandoffKey, mark_applied, mark_failed, next_due, next_ready
+from backend.federation.inbox_rows import (
+    HandoffKey,
+    handoff_lock,
+    mark_applied,
+    mark_failed,
+    next_due,
+    next_ready,
+)
 from backend.federation.inbox_rows import ready_handoffs as find_ready
 from backend.federation.wakeup import Wakeup
 
@@ -143,7 +150,7 @@ class Applier:
 
     async def _work(self, key: HandoffKey) -> None:
         """Apply the handoff's ready messages in order, holding its lock; stop at a failure."""
-        lock = advisory_key(self._schema, f"{key[0]}/{key[1]}", "federation-apply")
+        lock = handoff_lock(self._schema, key)
         try:
             async with self._locks_use:
                 assert self._locks is not None

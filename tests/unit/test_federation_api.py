@@ -65,7 +65,7 @@ class FakeAdmin:
 
     async def inbox(self, state: str | None, limit: int) -> InboxSummary:
         self.asked.append(("inbox", state, limit))
-        return InboxSummary(pending=0, applied=3, failed=0, items=[])
+        return InboxSummary(pending=0, applied=3, failed=0, skipped=1, items=[])
 
 
 async def healthy() -> HealthReport:
@@ -148,7 +148,7 @@ def test_admins_see_refusals_and_both_queues(client, admin) -> None:
         "HTTP 503",
     )
     inbox = client.get("/api/v1/admin/federation/inbox", params={"state": "applied"}, headers=who).json()
-    assert inbox == {"pending": 0, "applied": 3, "failed": 0, "items": []}
+    assert inbox == {"pending": 0, "applied": 3, "failed": 0, "skipped": 1, "items": []}
     assert admin.asked == [("refusals", None, 5), ("outbox", "pending", 50), ("inbox", "applied", 50)]
     bad = client.get("/api/v1/admin/federation/inbox", params={"state": "lost"}, headers=who)
     assert bad.status_code == 400

@@ -23,7 +23,7 @@ from backend.cases.deadline_handlers import deadline_handlers
 from backend.cases.deadlines import CaseDeadlines, catalogue_times
 from backend.cases.problems import register_case_service_problems
 from backend.cases.service import CaseService
-from backend.catalogue import load_catalogue
+from backend.catalogue import DEFAULT_CATALOGUE, load_catalogue
 from backend.complaints.service import ComplaintNotFoundError, ComplaintService
 from backend.complaints.timers import ComplaintTimers, complaint_handlers
 from backend.federation.admin import register_federation_admin_problems
@@ -346,7 +346,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
 
     async def load_services() -> None:
         # Idempotent: an unchanged catalogue appends nothing, so every worker may run it.
-        report = await load_catalogue(runtime.aggregates)
+        report = await load_catalogue(runtime.aggregates, settings.cases.catalogue or DEFAULT_CATALOGUE)
         log.info("catalogue: %s", report)
         await calendars.current()
         calendars.start_refreshing(60)

@@ -79,6 +79,7 @@ class CaseSettings:
     number_pattern: str  # how case numbers are written, e.g. {region}{yyyymmdd}{seq:06d}
     rating_window_days: int = 7  # natural days to rate an occasion, then 基本满意 by default
     rectification_days: int = 15  # working days for a 差评工单 (some regions: 5)
+    catalogue: Path | None = None  # this city's 事项清单 data file; None: the bundled 长沙 catalogue
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,15 @@ class FederationSettings:
     timeout_seconds: float = 10.0  # one delivery to a partner
     retry_min_seconds: float = 1.0  # the first retry's delay; doubled per failure
     retry_max_seconds: float = 300.0
+
+
+def _catalogue_file(raw: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_file():
+        raise SettingsError(f"CITYPASS_CATALOGUE: no file {path}")
+    return path
 
 
 def federation_keys(raw: str, region: str, mode: str) -> tuple[tuple[str, bytes], ...]:
@@ -269,6 +279,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             number_pattern=pattern,
             rating_window_days=integer("RATING_WINDOW_DAYS", 7, 1, 90),
             rectification_days=integer("RECTIFICATION_DAYS", 15, 1, 60),
+            catalogue=_catalogue_file(env.get("CITYPASS_CATALOGUE", "").strip()),
         ),
         notifications=notifications,
         auth=AuthSettings(

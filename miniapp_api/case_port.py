@@ -234,6 +234,18 @@ class CaseCommandService(Protocol):
     async def hand_off(
         self, caller: CommandCaller, case_id: UUID, *, partner: str, mode: str, request_id: str | None = None
     ) -> HandoffResult: ...
+    async def post_paper_materials(
+        self,
+        caller: CommandCaller,
+        case_id: UUID,
+        *,
+        waybill_number: str,
+        carrier: str = "EMS",
+        request_id: str | None = None,
+    ) -> Outcome: ...
+    async def archive_paper_materials(
+        self, caller: CommandCaller, case_id: UUID, *, request_id: str | None = None
+    ) -> Outcome: ...
 
 
 def caller_of(principal: Principal) -> CommandCaller:

@@ -1,4 +1,4 @@
-"""The clerk's 转办理地 route (跨城通办): hand an accepted case to the partner city that decides it."""
+"""The clerks' 跨城通办 routes: 转办理地, and the paper originals posted for the handling city's archive."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from miniapp_api.schemas import ApiStruct
 class HandoffIn(ApiStruct):
     partner: Annotated[str, Meta(pattern=r"^[0-9]{6}$")]  # the handling city's region, e.g. 430200
     mode: Literal["remote_collect", "full_online", "multi_city"]  # 异地代收代办, 全程网办, 多地联办
+
+
+class PaperPostedIn(ApiStruct):
+    waybill_number: Annotated[str, Meta(min_length=1, max_length=64)]
+    carrier: Annotated[str, Meta(min_length=1, max_length=64)] = "EMS"
 
 
 class HandoffOut(CaseOut):
@@ -52,4 +57,43 @@ def handoff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandl
             partner=done.partner,
         )
 
-    return [handoff]
+    @post(
+        "/staff/cases/{case:uuid}/paper-materials",
+        guards=[require_roles(Role.CLERK)],
+        status_code=200,
+        tags=["case commands"],
+        summary="收件地: the paper originals posted to the handling city's archive (跨城通办)",
+    )
+    async def paper_posted(
+        case: FromPath[UUID],
+        data: JSONBody[PaperPostedIn],
+        principal: CurrentPrincipal,
+        key: RequestKey = None,
+    ) -> CaseOut:
+        done = await service.post_paper_materials(
+            caller_of(principal),
+            case,
+            waybill_number=data.waybill_number,
+            carrier=data.carrier,
+            request_id=key,
+        )
+        return CaseOut(
+            case_id=done.case_id, number=done.number, status=str(done.status), version=done.version
+        )
+
+    @post(
+        "/staff/cases/{case:uuid}/paper-archived",
+        guards=[require_roles(Role.CLERK)],
+        status_code=200,
+        tags=["case commands"],
+        summary="办理地: the paper originals arrived and are archived (跨城通办)",
+    )
+    async def paper_archived(
+        case: FromPath[UUID], principal: CurrentPrincipal, key: RequestKey = None
+    ) -> CaseOut:
+        done = await service.archive_paper_materials(caller_of(principal), case, request_id=key)
+        return CaseOut(
+            case_id=done.case_id, number=done.number, status=str(done.status), version=done.version
+        )
+
+    return [handoff, paper_posted, paper_archived]

@@ -49,6 +49,9 @@ class DirectionOut(ApiStruct):
     oldest_in_flight: InFlightOut | None
     to_acceptance: DelayOut
     to_decision: DelayOut
+    paper_in_transit: int  # 异地代收代办: paper originals posted, not yet archived by the handling city
+    oldest_paper_in_transit: InFlightOut | None  # handedOffAt: when the paper was posted
+    paper_to_archive: DelayOut  # from posting to archiving
 
 
 class BacklogOut(ApiStruct):

@@ -29,10 +29,12 @@ from domain.case import (
     NextAction,
     NextStep,
     ResultCode,
+    Role,
     SuspensionKind,
 )
 from domain.case.checks import BEIJING
 from domain.case.guidance import MINOR_OWED
+from domain.case.status import BEFORE_ACCEPTANCE
 from domain.case.values import DayUnit
 
 # Every event class the aggregate records; the read models subscribe to all of them.
@@ -112,7 +114,8 @@ class CaseFacts(msgspec.Struct, kw_only=True):
                 return CaseStatus.REVOKED
             return CaseStatus.DELIVERED if self.delivered else CaseStatus.CONCLUDED
         if self.accepted_on is None:
-            return self.intake
+            # 全程网办: handed off before acceptance (routed there); the handling city accepts it.
+            return CaseStatus.IN_HANDLING if self.routed and self.intake in BEFORE_ACCEPTANCE else self.intake
         if self.suspended:
             return CaseStatus.SUSPENDED
         return CaseStatus.IN_HANDLING if self.routed else CaseStatus.ACCEPTED
@@ -225,13 +228,24 @@ def fold(facts: CaseFacts, event: Any) -> str:
             return f"转办理地（{partner}）办理（跨城通办）"
         case Case.HandoffAccepted(partner_number=number):
             return f"办理地已受理（{number}）"
-        case Case.HandoffRefused(reason=reason):
+        case Case.HandoffRefused(reason=reason, path_forward=None):
             facts.routed = False  # back with the window
             return f"办理地未接收：{reason}"
+        case Case.HandoffRefused(reason=reason, path_forward=path):
+            facts.routed = False
+            if facts.accepted_on is None:  # 全程网办: the handling city's 不予受理 is the applicant's answer
+                facts.intake, facts.requested, facts.path_forward = CaseStatus.NOT_ACCEPTED, {}, path
+            return f"办理地不予受理：{reason}"
         case Case.PartnerProgressed(label=label):
             return f"办理地：{label}"
         case Case.ReceivedFromPartner(partner=partner, origin_number=number):
             return f"收自收件地（{partner}，{number}）（跨城通办）"
+        case Case.PaperMaterialsPosted(carrier=carrier, waybill_number=waybill, actor=actor):
+            if actor.role is Role.PARTNER:  # 办理地: the receiving city posted them to us
+                return f"收件地已寄出纸质材料（{carrier} {waybill}）"
+            return f"纸质材料已寄往办理地归档（{carrier} {waybill}）"
+        case Case.PaperMaterialsArchived():
+            return "纸质材料已归档"
     return type(event).__name__  # an event added later without a label still shows, by its name
 
 

@@ -281,6 +281,7 @@ class CaseHandoffRefused(Envelope, frozen=True, tag="case.handoff_refused"):
     """The handling city refused the case; it is back with the window."""
 
     reason: str
+    path_forward: str | None = None  # its window's 不予受理: where the applicant can go instead (added in v1)
 
 
 class CasePartnerProgressed(Envelope, frozen=True, tag="case.partner_progressed"):
@@ -288,6 +289,17 @@ class CasePartnerProgressed(Envelope, frozen=True, tag="case.partner_progressed"
 
     step: str
     label: str
+
+
+class CasePaperPosted(Envelope, frozen=True, tag="case.paper_posted"):
+    """异地代收代办: the paper originals posted from the receiving city to the handling city's archive."""
+
+    waybill_number: str
+    carrier: str
+
+
+class CasePaperArchived(Envelope, frozen=True, tag="case.paper_archived"):
+    """The paper originals arrived at the handling city and are archived."""
 
 
 class CaseReceivedFromPartner(Envelope, frozen=True, tag="case.received_from_partner"):
@@ -331,6 +343,8 @@ IntegrationEvent: TypeAlias = (
     | CaseHandoffRefused
     | CasePartnerProgressed
     | CaseReceivedFromPartner
+    | CasePaperPosted
+    | CasePaperArchived
 )
 
 ENCODER = msgspec.json.Encoder()

@@ -36,6 +36,8 @@ from projections.integration_events import (
     CaseMailed,
     CaseMaterialsRequested,
     CaseMaterialsSupplemented,
+    CasePaperArchived,
+    CasePaperPosted,
     CasePartnerProgressed,
     CasePickedUp,
     CasePreReviewPassed,
@@ -171,12 +173,19 @@ _MAPPINGS: Mapping[type[Any], tuple[type[Any], _Data]] = {
         "partner": e.partner, "mode": e.mode, "handoff": e.handoff,
     }),
     Case.HandoffAccepted: (CaseHandoffAccepted, lambda e, v: {"partner_number": e.partner_number}),
-    Case.HandoffRefused: (CaseHandoffRefused, lambda e, v: {"reason": v.text(e.reason)}),
+    Case.HandoffRefused: (CaseHandoffRefused, lambda e, v: {
+        "reason": v.text(e.reason),
+        "path_forward": None if e.path_forward is None else v.text(e.path_forward),
+    }),
     Case.PartnerProgressed: (CasePartnerProgressed, lambda e, v: {"step": e.step, "label": v.text(e.label)}),
     Case.ReceivedFromPartner: (CaseReceivedFromPartner, lambda e, v: {
         "partner": e.partner, "origin_case_id": e.origin_case_id, "origin_number": e.origin_number,
         "mode": e.mode, "handoff": e.handoff,
     }),
+    Case.PaperMaterialsPosted: (CasePaperPosted, lambda e, v: {
+        "waybill_number": e.waybill_number, "carrier": e.carrier,
+    }),
+    Case.PaperMaterialsArchived: (CasePaperArchived, lambda e, v: {}),
 }  # fmt: skip
 
 PUBLISHED_EVENTS = tuple(_MAPPINGS)

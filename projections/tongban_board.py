@@ -23,6 +23,8 @@ _EVENTS = (
     Case.HandoffRefused,
     Case.ReceivedFromPartner,
     Case.Concluded,  # every case's: only those with an open handoff row change anything
+    Case.PaperMaterialsPosted,
+    Case.PaperMaterialsArchived,
 )
 TONGBAN_TOPICS = frozenset(get_topic(cls) for cls in _EVENTS)
 
@@ -33,6 +35,7 @@ class TongbanBoardProjection:
     name: str = "tongban_board"
     topics: frozenset[str] | None = TONGBAN_TOPICS
     tables: Sequence[str] = ("tongban_handoffs",)
+    schema_version = 2  # 2: when the paper originals were posted and archived
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(
@@ -48,6 +51,8 @@ class TongbanBoardProjection:
                 refused_at     timestamptz,            -- sent only: the partner sent it back
                 concluded_at   timestamptz,
                 result         text,                   -- a ResultCode value once concluded
+                paper_posted_at   timestamptz,         -- 异地代收代办: the paper originals left the 收件地
+                paper_archived_at timestamptz,         -- and are in the 办理地's archive
                 PRIMARY KEY (handoff, direction)
             );
             CREATE INDEX IF NOT EXISTS tongban_handoffs_case{suffix} ON tongban_handoffs{suffix} (case_id);
@@ -86,6 +91,17 @@ async def _apply(conn: asyncpg.Connection, table: str, case_id: UUID, event: Any
             await conn.execute(
                 f"UPDATE {table} SET refused_at = $2 WHERE case_id = $1 AND direction = 'sent' "
                 "AND refused_at IS NULL AND concluded_at IS NULL",
+                case_id,
+                event.timestamp,
+            )
+        case Case.PaperMaterialsPosted() | Case.PaperMaterialsArchived():
+            column = (
+                "paper_posted_at" if isinstance(event, Case.PaperMaterialsPosted) else "paper_archived_at"
+            )
+            # The handoff the case is on: the one not refused (a case is with one partner at a time).
+            await conn.execute(
+                f"UPDATE {table} SET {column} = $2 WHERE case_id = $1 AND refused_at IS NULL "
+                f"AND {column} IS NULL",
                 case_id,
                 event.timestamp,
             )

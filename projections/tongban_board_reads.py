@@ -49,6 +49,9 @@ class DirectionFigures(msgspec.Struct, frozen=True, kw_only=True):
     oldest_in_flight: InFlight | None
     to_acceptance: Delay
     to_decision: Delay  # approved or denied
+    paper_in_transit: int  # as of now: paper originals posted, not yet archived by the 办理地
+    oldest_paper_in_transit: InFlight | None  # handed_off_at is when the paper was posted
+    paper_to_archive: Delay
 
 
 class Backlog(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +79,8 @@ class HandoffRow(msgspec.Struct, frozen=True, kw_only=True):
     refused_at: datetime | None
     concluded_at: datetime | None
     result: str | None
+    paper_posted_at: datetime | None = None
+    paper_archived_at: datetime | None = None
 
 
 def delay(seconds: Sequence[float]) -> Delay:
@@ -95,15 +100,11 @@ def figures(rows: Sequence[HandoffRow], since: date, until: date, now: datetime)
     open_ = sorted(
         (r for r in rows if r.concluded_at is None and r.refused_at is None), key=lambda r: r.handed_off_at
     )
-    oldest = None
-    if open_:
-        first = open_[0]
-        waited = int((now - first.handed_off_at).total_seconds())
-        oldest = InFlight(
-            case_id=first.case_id,
-            handed_off_at=first.handed_off_at.astimezone(BEIJING),
-            waiting_seconds=waited,
-        )
+    oldest = _oldest([(r.case_id, r.handed_off_at) for r in open_], now)
+    in_transit = sorted(
+        ((r.case_id, r.paper_posted_at) for r in rows if r.paper_posted_at and r.paper_archived_at is None),
+        key=lambda pair: pair[1],
+    )
     return DirectionFigures(
         handed_off=len(window),
         taken_on=sum(r.accepted_at is not None for r in window),
@@ -123,6 +124,27 @@ def figures(rows: Sequence[HandoffRow], since: date, until: date, now: datetime)
                 if r.concluded_at is not None and r.result in _DECIDED
             ]
         ),
+        paper_in_transit=len(in_transit),
+        oldest_paper_in_transit=_oldest(in_transit, now),
+        paper_to_archive=delay(
+            [
+                (r.paper_archived_at - r.paper_posted_at).total_seconds()
+                for r in window
+                if r.paper_posted_at is not None and r.paper_archived_at is not None
+            ]
+        ),
+    )
+
+
+def _oldest(waiting: Sequence[tuple[UUID, datetime]], now: datetime) -> InFlight | None:
+    """The first of (case, since) pairs, oldest first, and how long it has waited."""
+    if not waiting:
+        return None
+    case_id, since = waiting[0]
+    return InFlight(
+        case_id=case_id,
+        handed_off_at=since.astimezone(BEIJING),
+        waiting_seconds=int((now - since).total_seconds()),
     )
 
 
@@ -142,7 +164,7 @@ class TongbanBoardQueries:
     async def rows(self) -> list[HandoffRow]:
         found = await self.pool.fetch(
             "SELECT case_id, partner, direction, handed_off_at, accepted_at, refused_at, concluded_at, "
-            "result FROM tongban_handoffs ORDER BY handed_off_at, handoff"
+            "result, paper_posted_at, paper_archived_at FROM tongban_handoffs ORDER BY handed_off_at, handoff"
         )
         return [HandoffRow(**dict(r)) for r in found]
 

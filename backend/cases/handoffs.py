@@ -13,11 +13,11 @@ from datetime import datetime
 from uuid import UUID, uuid5
 
 from backend.cases.access import Identity
-from backend.cases.core import CaseServiceBase
+from backend.cases.core import CaseOutcome, CaseServiceBase
 from backend.cases.partner_items import check_taken
 from backend.federation.handoff_request import encoded, handoff_requested
 from backend.federation.kinds import PayloadError
-from domain.case import Actor, Case, CaseStatus, Channel, InvalidCommandError
+from domain.case import Actor, Case, CaseStatus, Channel, InvalidCommandError, Role
 
 # Never change it: the ids of handoffs already sent were derived under it.
 HANDOFF_NAMESPACE = UUID("0c8e2f4a-6b1d-5a3e-9f70-430100000070")
@@ -31,6 +31,10 @@ def handoff_id(region: str, case_id: UUID, version: int) -> UUID:
     the same version, derives the same one.
     """
     return uuid5(HANDOFF_NAMESPACE, f"{region}/{case_id}/{version}")
+
+
+# 全程网办: the application goes to the handling city as soon as it is submitted, by no one at a window.
+ONLINE_HANDOFF = Actor(id="system:通办", role=Role.SYSTEM, name="全程网办转办理地")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +60,7 @@ class CaseHandoffs(CaseServiceBase):
             case.hand_off(
                 actor, channel, at, partner=partner, mode=mode, handoff=handoff, request_id=request_id
             )
-            try:
-                encoded(handoff_requested(case))
-            except PayloadError as exc:
-                raise InvalidCommandError(f"the case cannot be handed off as it is: {exc}") from None
+            _check_sendable(case)
 
         case = await self.run(caller, case_id, hand_off)
         sent = case.handoff
@@ -72,3 +73,35 @@ class CaseHandoffs(CaseServiceBase):
             handoff=sent.handoff,
             partner=sent.partner,
         )
+
+    async def post_paper_materials(
+        self, caller: Identity, case_id: UUID, *, waybill_number: str, carrier: str = "EMS",
+        request_id: str | None = None,
+    ) -> CaseOutcome:  # fmt: skip
+        """收件地: the paper originals go to the handling city's archive; it is told the waybill."""
+        return await self.act(caller, case_id, lambda c, a, ch, at: c.post_paper_materials(
+            a, ch, at, waybill_number=waybill_number, carrier=carrier, request_id=request_id))  # fmt: skip
+
+    async def archive_paper_materials(
+        self, caller: Identity, case_id: UUID, *, request_id: str | None = None
+    ) -> CaseOutcome:
+        """办理地: the paper originals arrived and are archived; the receiving city is told."""
+        return await self.act(
+            caller, case_id, lambda c, a, ch, at: c.archive_paper_materials(a, ch, at, request_id=request_id)
+        )
+
+    def hand_off_online(self, case: Case, partner: str, at: datetime) -> None:
+        """全程网办: hand a just-submitted case to the partner city that serves it online."""
+        handoff = handoff_id(self.region, case.id, case.version)
+        case.hand_off(
+            ONLINE_HANDOFF, Channel.SYSTEM, at, partner=partner, mode="full_online", handoff=handoff
+        )
+        _check_sendable(case)
+
+
+def _check_sendable(case: Case) -> None:
+    """Refuse, before anything is recorded, a case the partner's inbox would refuse."""
+    try:
+        encoded(handoff_requested(case))
+    except PayloadError as exc:
+        raise InvalidCommandError(f"the case cannot be handed off as it is: {exc}") from None

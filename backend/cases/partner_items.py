@@ -9,6 +9,7 @@ is handed off to the partner, which decides it (backend/cases/handoffs.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from backend.cases.access import CaseServiceError, UnknownServiceItemError
@@ -38,6 +39,15 @@ class HandoffNotAcceptedError(CaseServiceError):
     """The partner city is not registered, or does not take the case's item in that mode."""
 
 
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """What a new case is filed under."""
+
+    version: str  # the catalogue version, or PARTNER_FILING + region
+    children: tuple[BundleChild, ...] = ()
+    online_partner: str | None = None  # 全程网办: handed to this partner city as soon as it is submitted
+
+
 def takes(partner: PartnerInfo | None, item_code: str, modes: Sequence[str]) -> bool:
     """Whether the partner takes the item from us in one of `modes`."""
     if partner is None:
@@ -47,11 +57,13 @@ def takes(partner: PartnerInfo | None, item_code: str, modes: Sequence[str]) -> 
 
 async def filing_terms(
     catalogue: Catalogue, partners: PartnerRegistry | None, item_code: str, role: Role
-) -> tuple[str, tuple[BundleChild, ...]]:
-    """The version a new case of `item_code` is filed under, and its bundle children.
+) -> Filing:
+    """What a new case of `item_code` is filed under.
 
-    Our own catalogue first; then the first partner (by region) taking the item in a
-    mode open to the caller; else the catalogue's UnknownServiceItemError.
+    Our own catalogue first; then a partner city taking the item in a mode open to the
+    caller: one serving it 全程网办 for an online applicant (the case goes straight to it),
+    else the first by region (the case waits for our window); else the catalogue's
+    UnknownServiceItemError.
     """
     try:
         terms = await item_terms(catalogue, item_code)
@@ -61,8 +73,13 @@ async def filing_terms(
         found = [p for p in candidates if takes(p, item_code, modes)]
         if not found:
             raise
-        return f"{PARTNER_FILING}{found[0].region}", ()
-    return str(terms.version), terms.children
+        online = next(
+            (p for p in found if "full_online" in modes and takes(p, item_code, ("full_online",))), None
+        )
+        if online is not None:
+            return Filing(f"{PARTNER_FILING}{online.region}", online_partner=online.region)
+        return Filing(f"{PARTNER_FILING}{found[0].region}")
+    return Filing(str(terms.version), terms.children)
 
 
 def check_taken(partner: PartnerInfo | None, region: str, item_code: str, mode: str) -> None:

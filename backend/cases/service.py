@@ -70,7 +70,7 @@ class CaseService(CaseCommands, CaseHandoffs):
         if await self.aggregates.recorder.select_events(case_id):
             return outcome(await self.aggregates.get(case_id))  # a retry: take no new number
         # Our catalogue's item or bundle; else a partner city's item it takes from us (跨城通办).
-        version, children = await filing_terms(self.catalogue, self.partners, item_code, caller.role)
+        filing = await filing_terms(self.catalogue, self.partners, item_code, caller.role)
         self.check_uploaded(materials or {})
         at = self.clock()
         day = at.astimezone(BEIJING).date()
@@ -83,13 +83,15 @@ class CaseService(CaseCommands, CaseHandoffs):
             number=number,
             applicant=applicant,
             item_code=item_code,
-            catalogue_version=version,
+            catalogue_version=filing.version,
             agent=agent,
-            children=children,
+            children=filing.children,
             form=form,
             materials=materials,
             request_id=client_request_id,
         )
+        if filing.online_partner is not None:  # 全程网办: in the same append, so it is never left behind
+            self.hand_off_online(case, filing.online_partner, at)
         try:
             await self.aggregates.save(case)
         except ConcurrencyError:

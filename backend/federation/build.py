@@ -11,6 +11,7 @@ from backend.federation.admin import FederationAdmin
 from backend.federation.applier import Applier, ApplierRules
 from backend.federation.delivery import RelayRules
 from backend.federation.directory import PartnerDirectory
+from backend.federation.followups import follow_up_handlers
 from backend.federation.handlers import DEV_NOTED, Handler, Handlers, dev_noted_handler
 from backend.federation.handling import HANDOFF_REQUESTED, HandoffRequests
 from backend.federation.inbox import Inbox
@@ -29,10 +30,7 @@ Clock = Callable[[], datetime]
 def federation_handlers(
     settings: Settings, pool: PoolSource, aggregates: Callable[[], AggregateStore], clock: Clock
 ) -> Handlers:
-    """Every message kind this deployment applies, by kind.
-
-    TODO(通办 handoffs): register the handoff kinds here as they are built.
-    """
+    """Every message kind this deployment applies, by kind."""
     # 收件地: the handling city's replies to the cases we handed off (replies.py).
     handlers: dict[str, Handler] = {**reply_handlers(aggregates, pool, PartnerQueries(pool), clock)}
     # 办理地: a partner city's application opens a case here, or is refused (handling.py).
@@ -40,6 +38,7 @@ def federation_handlers(
         aggregates, pool, CatalogueQueries(pool), PartnerQueries(pool), region=settings.cases.region,
         clock=clock, number_pattern=settings.cases.number_pattern,
     )  # fmt: skip
+    handlers.update(follow_up_handlers(aggregates, clock))  # the receiving city's later messages
     if settings.is_dev:
         handlers[DEV_NOTED] = dev_noted_handler(pool)
     return handlers

@@ -53,8 +53,13 @@ class RelayRules:
 
     @property
     def lease(self) -> timedelta:
-        """Outlasts any one delivery: a request is cut off at the timeout, recording is quick."""
-        return timedelta(seconds=self.timeout_seconds + 60)
+        """Outlasts any one delivery: a request is cut off at the timeout, recording is quick.
+
+        It is also how long a message sent by a relay that died mid-delivery waits before
+        another relay sends it again, so it is kept short: a lease that did run out only
+        means the message may be sent twice, and the receiver's inbox drops the second.
+        """
+        return timedelta(seconds=2 * self.timeout_seconds + 5)
 
     def delay(self, verdict: Verdict, failures: int, rng: float) -> float:
         """Seconds before the next try after `failures` consecutive failures (≥ 1); `rng` in [0, 1)."""

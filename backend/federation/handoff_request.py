@@ -28,7 +28,7 @@ REQUESTED = "handoff.requested"
 def handoff_requested(case: Case) -> HandoffRequested:
     """The case as it stood when handed off; PayloadError for what a handoff cannot carry."""
     handoff, terms = case.handoff, case.acceptance
-    if handoff is None or terms is None:
+    if handoff is None or (terms is None and handoff.mode != "full_online"):
         raise PayloadError(f"case {case.number} was not accepted and handed off")
     if refs := sorted(m for m, source in case.materials.items() if not isinstance(source, UploadedFile)):
         # The payload names files by hash; an e-licence reference has no file to name.
@@ -38,7 +38,7 @@ def handoff_requested(case: Case) -> HandoffRequested:
         item_code=case.item_code,
         origin_case_id=case.id,
         origin_number=case.number,
-        accepted_at=terms.accepted_at,
+        accepted_at=terms.accepted_at if terms is not None else None,
         applicant=party(case.applicant),
         agent=party(case.agent) if case.agent is not None else None,
         form=dict(case.form),

@@ -4,10 +4,18 @@ A handoff runs between the receiving city (收件地, where the applicant came t
 or applied online) and the handling city (办理地, whose item it is and which decides):
 
     收件地 → 办理地   handoff.requested   the application: item, applicant, materials, the origin case
+    收件地 → 办理地   handoff.withdrawn   the applicant withdrew (撤回) here
+    收件地 → 办理地   materials.posted    the paper originals are on their way to the archive (waybill)
     办理地 → 收件地   handoff.accepted    taken on, under the handling city's own case number
-    办理地 → 收件地   handoff.refused     not taken on (an item it does not take this way, say)
+    办理地 → 收件地   handoff.refused     not taken on (an item it does not take this way, say), or
+                                        不予受理 by its window, with the path forward
     办理地 → 收件地   status.reported     one step of the handling city's case, in its words
     办理地 → 收件地   decision.reported   办结: approved or denied, with the reason
+    办理地 → 收件地   result.delivered    the result mailed (waybill) or issued as an 电子证照
+    办理地 → 收件地   materials.archived  the paper originals arrived and are archived
+
+Each side numbers its own messages of a handoff from 1; the receiver applies each
+sender's messages of a handoff in that order.
 
 The inbox decodes each payload against its kind before storing it, so a message the
 applier could never apply is refused at once, with a clear error, instead of blocking
@@ -53,11 +61,13 @@ class HandoffRequested(Payload, frozen=True):
     item_code: Code
     origin_case_id: UUID
     origin_number: Text
-    accepted_at: datetime  # when the receiving window accepted the materials and checked identity
     applicant: Party
     agent: Party | None = None
     form: dict[str, Any] = {}
     materials: list[Material] = []
+    # When the receiving window accepted the materials and checked identity; none for 全程网办,
+    # which the handling city accepts itself.
+    accepted_at: datetime | None = None
 
 
 class HandoffAccepted(Payload, frozen=True):
@@ -66,6 +76,27 @@ class HandoffAccepted(Payload, frozen=True):
 
 class HandoffRefused(Payload, frozen=True):
     reason: Text
+    path_forward: Text | None = None  # 不予受理 by the handling city's window: where the applicant can go
+
+
+class HandoffWithdrawn(Payload, frozen=True):
+    reason: Text | None = None
+
+
+class MaterialsPosted(Payload, frozen=True):
+    waybill_number: Text
+    carrier: Text
+
+
+class MaterialsArchived(Payload, frozen=True):
+    archived_at: datetime
+
+
+class ResultDelivered(Payload, frozen=True):
+    method: Literal["mail", "e_licence"]
+    reference: Text  # the waybill or the licence number
+    delivered_at: datetime
+    carrier: Text | None = None  # mail only
 
 
 class StatusReported(Payload, frozen=True):
@@ -86,6 +117,10 @@ KINDS: dict[str, type[Payload]] = {
     "handoff.refused": HandoffRefused,
     "status.reported": StatusReported,
     "decision.reported": DecisionReported,
+    "handoff.withdrawn": HandoffWithdrawn,
+    "materials.posted": MaterialsPosted,
+    "materials.archived": MaterialsArchived,
+    "result.delivered": ResultDelivered,
 }
 
 _DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()}

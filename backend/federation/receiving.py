@@ -1,4 +1,5 @@
-"""收件地: each case handed to a partner city goes to it as `handoff.requested`, exactly once.
+"""收件地: each case handed to a partner city goes to it as `handoff.requested`, exactly once,
+and what happens to it here afterwards follows it there.
 
 On `Case.HandedOff` the consumer loads the case at that event's version, builds the
 application from it (backend/federation/handoff_request.py) and puts it in the
@@ -6,6 +7,11 @@ federation outbox as the handoff's first message (seq 1), in the batch's own
 transaction; the relay delivers it. The same transaction records which case the
 handoff belongs to (`tongban_sent_handoffs`), which is how the partner's replies find
 their case (backend/federation/replies.py).
+
+While the handoff is open (not refused, not withdrawn) two later events of the case
+are the handoff's next messages, numbered on from the last: the applicant's 撤回
+(`handoff.withdrawn`, which closes it) and the paper originals posted for the handling
+city's archive (`materials.posted`).
 
 The outbox is not a blue/green read model: a message id follows from (partner,
 handoff, seq), so a batch handled again, or a rebuilt generation, enqueues the same id
@@ -23,10 +29,11 @@ import msgspec
 from eventsourcing.utils import get_topic
 
 from backend.federation.handoff_request import REQUESTED, encoded, handoff_requested
+from backend.federation.kinds import ENCODER, HandoffWithdrawn, MaterialsPosted, Payload
 from backend.federation.messages import Envelope as Message
 from backend.federation.outbox import enqueue
 from backend.store.aggregates import AggregateStore
-from domain.case import Case
+from domain.case import Case, ResultCode, Role
 
 TABLE = "tongban_sent_handoffs"
 
@@ -36,11 +43,14 @@ class UnknownHandoffError(LookupError):
 
 
 class TongbanHandoffs:
-    """Consumer of `Case.HandedOff` (the runner's Consumer protocol, by shape)."""
+    """Consumer of the case events a handoff's messages come from (the runner's Consumer protocol)."""
 
     name: str = "tongban_handoffs"
-    topics: frozenset[str] | None = frozenset({get_topic(Case.HandedOff)})
+    topics: frozenset[str] | None = frozenset(
+        get_topic(e) for e in (Case.HandedOff, Case.HandoffRefused, Case.Concluded, Case.PaperMaterialsPosted)
+    )
     tables: Sequence[str] = (TABLE,)
+    schema_version = 2  # 2: last_seq and open, for the messages after the first
 
     def __init__(self, aggregates: AggregateStore | Callable[[], AggregateStore]) -> None:
         self._aggregates = aggregates  # a callable: the runtime creates the store only at start-up
@@ -58,8 +68,11 @@ class TongbanHandoffs:
                 partner       text        NOT NULL,  -- the handling city's region
                 case_id       uuid        NOT NULL,  -- our case
                 case_version  integer     NOT NULL,  -- the version of its HandedOff event
-                handed_off_at timestamptz NOT NULL
-            )
+                handed_off_at timestamptz NOT NULL,
+                last_seq      integer     NOT NULL DEFAULT 1,  -- our last message of the handoff
+                open          boolean     NOT NULL DEFAULT true  -- false once refused or withdrawn
+            );
+            CREATE INDEX IF NOT EXISTS {TABLE}{suffix}_case ON {TABLE}{suffix} (case_id) WHERE open
             """
         )
 
@@ -67,21 +80,66 @@ class TongbanHandoffs:
         for envelope in envelopes:
             event = envelope.event
             case_id, version = envelope.originator_id, envelope.originator_version
-            # The case as it was handed off, not as it is now: a retry or a rebuild sends the same.
-            case = await self.aggregates.get(case_id, version=version)
-            message = Message(
-                kind=REQUESTED,
-                handoff=event.handoff,
-                seq=1,
-                sent_at=event.timestamp,
-                payload=msgspec.Raw(encoded(handoff_requested(case))),
-            )
-            await enqueue(conn, event.partner, message)
-            await conn.execute(
-                f"INSERT INTO {TABLE}{suffix} (handoff, partner, case_id, case_version, handed_off_at) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (handoff) DO NOTHING",
-                event.handoff, event.partner, case_id, version, event.timestamp,
-            )  # fmt: skip
+            match event:
+                case Case.HandedOff():
+                    await self._send_request(conn, suffix, event, case_id, version)
+                case Case.HandoffRefused():
+                    await conn.execute(
+                        f"UPDATE {TABLE}{suffix} SET open = false WHERE case_id = $1 AND open", case_id
+                    )
+                case Case.Concluded(result=ResultCode.WITHDRAWN) if event.actor.role is not Role.PARTNER:
+                    await self._follow_up(
+                        conn, suffix, case_id, event, HandoffWithdrawn(reason=event.reason or None)
+                    )
+                case Case.PaperMaterialsPosted() if event.actor.role is not Role.PARTNER:
+                    posted = MaterialsPosted(waybill_number=event.waybill_number, carrier=event.carrier)
+                    await self._follow_up(conn, suffix, case_id, event, posted)
+
+    async def _send_request(
+        self, conn: asyncpg.Connection, suffix: str, event: Any, case_id: UUID, version: int
+    ) -> None:
+        # The case as it was handed off, not as it is now: a retry or a rebuild sends the same.
+        case = await self.aggregates.get(case_id, version=version)
+        message = Message(
+            kind=REQUESTED,
+            handoff=event.handoff,
+            seq=1,
+            sent_at=event.timestamp,
+            payload=msgspec.Raw(encoded(handoff_requested(case))),
+        )
+        await enqueue(conn, event.partner, message)
+        await conn.execute(
+            f"INSERT INTO {TABLE}{suffix} (handoff, partner, case_id, case_version, handed_off_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (handoff) DO NOTHING",
+            event.handoff, event.partner, case_id, version, event.timestamp,
+        )  # fmt: skip
+
+    async def _follow_up(
+        self, conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any, payload: Payload
+    ) -> None:
+        """The open handoff's next message, if the case has one open; a withdrawal closes it."""
+        closes = isinstance(payload, HandoffWithdrawn)
+        row = await conn.fetchrow(
+            f"UPDATE {TABLE}{suffix} SET last_seq = last_seq + 1, open = open AND NOT $2 "
+            "WHERE case_id = $1 AND open RETURNING handoff, partner, last_seq",
+            case_id, closes,
+        )  # fmt: skip
+        if row is None:
+            return  # never handed off, or the partner refused it: nothing to tell
+        message = Message(
+            kind=_FOLLOW_UP_KINDS[type(payload)],
+            handoff=row["handoff"],
+            seq=row["last_seq"],
+            sent_at=event.timestamp,
+            payload=msgspec.Raw(ENCODER.encode(payload)),
+        )
+        await enqueue(conn, row["partner"], message)
+
+
+_FOLLOW_UP_KINDS: dict[type[Payload], str] = {
+    HandoffWithdrawn: "handoff.withdrawn",
+    MaterialsPosted: "materials.posted",
+}
 
 
 async def handed_off_case(pool: asyncpg.Pool, partner: str, handoff: UUID) -> UUID:

@@ -1,9 +1,15 @@
 """收件地: what the handling city reports of a handoff, carried out on our case as the partner's commands.
 
     handoff.accepted   record_partner_acceptance (its own 办件编号)
-    handoff.refused    record_handoff_refusal: the case is back with our window
+    handoff.refused    record_handoff_refusal: the case is back with our window (不予受理
+                       there ends a 全程网办 case not accepted here too)
     status.reported    record_partner_progress; a staff-only (`internal`) step changes nothing
     decision.reported  record_partner_decision: 办结 here as there
+    result.delivered   mail_result / issue_e_licence: the handling city sent the result
+    materials.archived archive_paper_materials: the paper we posted is in its archive
+
+Once the applicant withdrew the case here, what the partner reports of it after (its
+own withdrawal, or a step that crossed ours on the way) is applied and changes nothing.
 
 Each runs as the partner (its region as the actor's id, role `partner`, channel
 `partner_city`) with the message id as the request id, so a message applied again
@@ -15,6 +21,7 @@ error and tries again later, and nothing is recorded on the case.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -26,13 +33,17 @@ from backend.federation.kinds import (
     DecisionReported,
     HandoffAccepted,
     HandoffRefused,
+    MaterialsArchived,
     Payload,
+    ResultDelivered,
     StatusReported,
     decode_payload,
 )
 from backend.federation.receiving import UnknownHandoffError, handed_off_case
 from backend.store.aggregates import AggregateStore
-from domain.case import Actor, Case, Channel, ResultCode, Role
+from domain.case import Actor, Case, CaseStatus, Channel, ResultCode, Role
+
+log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Payload)
 Command = Callable[[Case, Actor, datetime, str], None]  # the case, the partner, when, the request id
@@ -66,10 +77,16 @@ def reply_handlers(
         def act(case: Case) -> None:
             # A message applied already is the case's to ignore (its request id), whatever came since.
             current = case.handoff.handoff if case.handoff is not None else None
-            if current != message.handoff and request_id not in case.processed_requests:
+            if request_id in case.processed_requests:
+                return
+            if current != message.handoff:
                 raise UnknownHandoffError(
                     f"handoff {message.handoff} of case {case.number} is over: the case went on as {current}"
                 )
+            if case.status is CaseStatus.WITHDRAWN:
+                log.info("通办: case %s was withdrawn; %s of %s changes nothing", case.number, message.kind,
+                         message.partner)  # fmt: skip
+                return
             command(case, actor, at, request_id)
 
         await aggregates().execute(case_id, act)
@@ -80,9 +97,10 @@ def reply_handlers(
             a, Channel.PARTNER_CITY, at, partner_number=number, request_id=r))  # fmt: skip
 
     async def refused(message: AppliedMessage) -> None:
-        reason = _payload(message, HandoffRefused).reason
+        no = _payload(message, HandoffRefused)
         await carry_out(message, lambda c, a, at, r: c.record_handoff_refusal(
-            a, Channel.PARTNER_CITY, at, reason=reason, request_id=r))  # fmt: skip
+            a, Channel.PARTNER_CITY, at, reason=no.reason, path_forward=no.path_forward,
+            request_id=r))  # fmt: skip
 
     async def status(message: AppliedMessage) -> None:
         step = _payload(message, StatusReported)
@@ -100,8 +118,25 @@ def reply_handlers(
         await carry_out(message, lambda c, a, at, r: c.record_partner_decision(
             a, Channel.PARTNER_CITY, at, result=result, reason=decided.reason, request_id=r))  # fmt: skip
 
+    async def delivered(message: AppliedMessage) -> None:
+        sent = _payload(message, ResultDelivered)
+        if sent.method == "mail":
+            await carry_out(message, lambda c, a, at, r: c.mail_result(
+                a, Channel.PARTNER_CITY, at, waybill_number=sent.reference, carrier=sent.carrier or "EMS",
+                request_id=r))  # fmt: skip
+        else:
+            await carry_out(message, lambda c, a, at, r: c.issue_e_licence(
+                a, Channel.PARTNER_CITY, at, licence_number=sent.reference, request_id=r))  # fmt: skip
+
+    async def archived(message: AppliedMessage) -> None:
+        _payload(message, MaterialsArchived)
+        await carry_out(message, lambda c, a, at, r: c.archive_paper_materials(
+            a, Channel.PARTNER_CITY, at, request_id=r))  # fmt: skip
+
     return {
         "handoff.accepted": accepted,
+        "result.delivered": delivered,
+        "materials.archived": archived,
         "handoff.refused": refused,
         "status.reported": status,
         "decision.reported": decision,

@@ -3,7 +3,9 @@
 Pure: the same events give the same payloads, so a rebuild enqueues the same messages
 (and the outbox drops them by their ids). The ReceivedFromPartner event is the taking
 on (`handoff.accepted`, message 1); a decision the partner city can mirror (approved or
-denied) is `decision.reported`; every other step is `status.reported`, in the words of
+denied) is `decision.reported`; 不予受理 by our window is `handoff.refused`, with the path
+forward; the result mailed or issued is `result.delivered`, and the paper originals
+archived `materials.archived`; every other step is `status.reported`, in the words of
 this city's own timeline, its staff-only steps flagged so the other side can leave them
 out of the applicant's view while still counting them in the sequence.
 """
@@ -19,7 +21,10 @@ from backend.federation.kinds import (
     KINDS,
     DecisionReported,
     HandoffAccepted,
+    HandoffRefused,
+    MaterialsArchived,
     Payload,
+    ResultDelivered,
     StatusReported,
 )
 from domain.case import Case, ResultCode
@@ -50,9 +55,20 @@ def report(event: Any, facts: CaseFacts, number: str) -> Payload:
             return DecisionReported(result="denied", reason=reason)
         case Case.Concluded():
             step = CONCLUDED_STEP  # voided, forwarded, withdrawn …: the other side cannot decide so
+        case Case.AcceptanceRefused(reason=reason, path_forward=path):  # 不予受理 by our window
+            return HandoffRefused(reason=reason, path_forward=path)
+        case Case.ELicenceIssued(licence_number=number):
+            return ResultDelivered(method="e_licence", reference=number, delivered_at=event.timestamp)
+        case Case.Mailed(waybill_number=waybill, carrier=carrier):
+            return ResultDelivered(
+                method="mail", reference=waybill, carrier=carrier, delivered_at=event.timestamp
+            )
+        case Case.PaperMaterialsArchived():
+            return MaterialsArchived(archived_at=event.timestamp)
         case _:
             step = integration_type(event) or f"case.{type(event).__name__}"
-    internal = isinstance(event, INTERNAL_EVENTS)
+    # The receiving city posted the paper itself: nothing new to tell it or the applicant.
+    internal = isinstance(event, (*INTERNAL_EVENTS, Case.PaperMaterialsPosted))
     return StatusReported(step=step, label=label, occurred_at=event.timestamp, internal=internal)
 
 

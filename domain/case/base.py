@@ -31,13 +31,14 @@ from domain.case.records import (
     Extension,
     HandoffState,
     Origin,
+    PaperPosting,
     Pickup,
     Refusal,
     Supervision,
     Suspension,
     Trip,
 )
-from domain.case.status import CaseStatus, ResultCode
+from domain.case.status import BEFORE_ACCEPTANCE, CaseStatus, ResultCode
 from domain.case.tasks import Task
 from domain.case.values import Actor, Agent, Applicant, BundleChild, Channel, JsonValue, MaterialSource, Role
 
@@ -115,6 +116,9 @@ class CaseBase(Aggregate):
         # 跨城通办: the partner city handling the case, or the one it came from.
         self.handoff: HandoffState | None = None
         self.origin: Origin | None = None
+        self.paper: PaperPosting | None = (
+            None  # 异地代收代办: the paper originals on their way to the archive
+        )
 
     @property
     def status(self) -> CaseStatus:
@@ -127,7 +131,12 @@ class CaseBase(Aggregate):
                 return CaseStatus.REVOKED
             return CaseStatus.DELIVERED if self.deliveries else CaseStatus.CONCLUDED
         if self.acceptance is None:
-            return self.intake
+            # 全程网办: handed off before acceptance; the handling city accepts or refuses it.
+            return (
+                CaseStatus.IN_HANDLING
+                if self.with_partner and self.intake in BEFORE_ACCEPTANCE
+                else self.intake
+            )
         if self.open_suspension is not None:
             return CaseStatus.SUSPENDED
         return CaseStatus.IN_HANDLING if self.tasks or self.with_partner else CaseStatus.ACCEPTED
@@ -175,6 +184,18 @@ class CaseBase(Aggregate):
                 "only the account that submitted the case may act for the applicant"
             )
         return self._admit(actor, at, (Role.CITIZEN, Role.AGENT, *staff))
+
+    def _from_partner(self, actor: Actor, at: datetime, command: str) -> tuple[datetime, HandoffState]:
+        """跨城通办: a command the handling city reports; only the city the case is with may."""
+        at = self._admit(actor, at, (Role.PARTNER,))
+        handoff = self.handoff
+        if handoff is None or not self.with_partner:
+            raise IllegalTransitionError(f"cannot {command}: the case is not with a partner city")
+        if actor.id != handoff.partner:
+            raise IllegalTransitionError(
+                f"cannot {command}: the case is with {handoff.partner}, not {actor.id}"
+            )
+        return at, handoff
 
     def _require(self, command: str, allowed: Collection[CaseStatus]) -> None:
         status = self.status

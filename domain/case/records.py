@@ -149,3 +149,12 @@ class Origin(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     mode: str
     handoff: UUID
+
+
+class PaperPosting(msgspec.Struct, frozen=True, kw_only=True):
+    """异地代收代办: the paper originals, posted by the receiving city to the handling city's archive."""
+
+    waybill_number: str
+    carrier: str
+    posted_at: datetime
+    archived_at: datetime | None = None  # the handling city filed them

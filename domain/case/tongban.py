@@ -21,8 +21,8 @@ import msgspec
 from domain.case import checks
 from domain.case.base import CaseBase
 from domain.case.errors import IllegalTransitionError, InvalidCommandError
-from domain.case.records import HandoffState, Origin
-from domain.case.status import CaseStatus
+from domain.case.records import HandoffState, Origin, PaperPosting, Refusal
+from domain.case.status import BEFORE_ACCEPTANCE, CaseStatus
 from domain.case.values import Actor, Channel, Role
 
 TONGBAN_MODES = frozenset({"full_online", "remote_collect", "multi_city"})  # 全程网办, 异地代收代办, 多地联办
@@ -40,11 +40,19 @@ class CaseTongban(CaseBase):
         handoff: UUID,
         request_id: str | None = None,
     ) -> None:
-        """转办理地: the window accepted the materials and identity; the partner city decides."""
+        """转办理地: the partner city decides.
+
+        异地代收代办 and 多地联办 after our window accepted the materials and checked identity;
+        全程网办 straight from the online application, before acceptance: the handling city
+        serves the applicant online and accepts or refuses it itself.
+        """
         if self._seen(request_id):
             return
         at = self._admit(actor, at, (Role.CLERK, Role.SYSTEM))
-        self._require("hand off", (CaseStatus.ACCEPTED,))
+        if mode == "full_online":
+            self._require("hand off for 全程网办", BEFORE_ACCEPTANCE)
+        else:
+            self._require("hand off", (CaseStatus.ACCEPTED,))
         if self.handoff is not None and self.with_partner:
             raise IllegalTransitionError(f"the case is already with {self.handoff.partner}")
         if self.origin is not None:
@@ -67,17 +75,6 @@ class CaseTongban(CaseBase):
                 partner=self.partner, mode=self.mode, handoff=self.handoff, sent_at=self.timestamp
             )
             super().apply(aggregate)
-
-    def _from_partner(self, actor: Actor, at: datetime, command: str) -> tuple[datetime, HandoffState]:
-        at = self._admit(actor, at, (Role.PARTNER,))
-        handoff = self.handoff
-        if handoff is None or not self.with_partner:
-            raise IllegalTransitionError(f"cannot {command}: the case is not with a partner city")
-        if actor.id != handoff.partner:
-            raise IllegalTransitionError(
-                f"cannot {command}: the case is with {handoff.partner}, not {actor.id}"
-            )
-        return at, handoff
 
     def record_partner_acceptance(
         self,
@@ -106,23 +103,45 @@ class CaseTongban(CaseBase):
             super().apply(aggregate)
 
     def record_handoff_refusal(
-        self, actor: Actor, channel: Channel, at: datetime, *, reason: str, request_id: str | None = None
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        reason: str,
+        path_forward: str | None = None,
+        request_id: str | None = None,
     ) -> None:
-        """The handling city refused the case (an item it does not take, say): it is back with the window."""
+        """The handling city did not take the case: it is back with our window.
+
+        Either it opened no case (an item it does not take this way, say), or its window
+        refused acceptance (不予受理) with a path forward. A 全程网办 case, which our window
+        never accepted, then ends 不予受理 here too, with the handling city's reasons.
+        """
         if self._seen(request_id):
             return
-        at, handoff = self._from_partner(actor, at, "record the partner's refusal")
-        if handoff.partner_number is not None:
-            raise IllegalTransitionError("the partner city has taken the case on; it decides, not refuses")
+        at, _ = self._from_partner(actor, at, "record the partner's refusal")
+        if self.conclusion is not None:
+            raise IllegalTransitionError("the partner city decided the case; it cannot refuse it now")
         checks.text(reason, "reason")
-        self._record(self.HandoffRefused, actor, channel, at, request_id, reason=reason)
+        if path_forward is not None:
+            checks.text(path_forward, "path forward")
+        self._record(
+            self.HandoffRefused, actor, channel, at, request_id, reason=reason, path_forward=path_forward
+        )
 
     class HandoffRefused(CaseBase.Event):
         reason: str
+        path_forward: str | None = None  # the handling city's 不予受理: where the applicant can go instead
 
         def apply(self, aggregate: CaseTongban) -> None:
             assert aggregate.handoff is not None
             aggregate.handoff = msgspec.structs.replace(aggregate.handoff, refused=self.reason)
+            if aggregate.acceptance is None and self.path_forward is not None:
+                aggregate.intake = CaseStatus.NOT_ACCEPTED
+                aggregate.refusal = Refusal(
+                    reason=self.reason, path_forward=self.path_forward, refused_at=self.timestamp
+                )
             super().apply(aggregate)
 
     def record_partner_progress(
@@ -192,4 +211,97 @@ class CaseTongban(CaseBase):
                 partner=self.partner, case_id=self.origin_case_id, number=self.origin_number,
                 mode=self.mode, handoff=self.handoff,
             )  # fmt: skip
+            super().apply(aggregate)
+
+    def post_paper_materials(
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        waybill_number: str,
+        carrier: str = "EMS",
+        request_id: str | None = None,
+    ) -> None:
+        """收件地: the paper originals the window collected go to the handling city for its archive."""
+        if self._seen(request_id):
+            return
+        at = self._admit(actor, at, (Role.CLERK,))
+        handoff = self.handoff
+        if handoff is None or not self.with_partner:
+            raise IllegalTransitionError("cannot post paper materials: the case is not with a partner city")
+        if handoff.mode == "full_online":
+            raise IllegalTransitionError("a 全程网办 case has no paper materials at our window")
+        if self.paper is not None:
+            raise IllegalTransitionError(
+                f"the paper materials went already, waybill {self.paper.waybill_number}"
+            )
+        checks.text(waybill_number, "waybill number")
+        checks.text(carrier, "carrier")
+        self._record(
+            self.PaperMaterialsPosted, actor, channel, at, request_id,
+            waybill_number=waybill_number, carrier=carrier,
+        )  # fmt: skip
+
+    def record_paper_posted(
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        waybill_number: str,
+        carrier: str,
+        request_id: str | None = None,
+    ) -> None:
+        """办理地: the receiving city says the paper originals are on their way to us."""
+        if self._seen(request_id):
+            return
+        at = self._admit(actor, at, (Role.PARTNER,))
+        if self.origin is None or actor.id != self.origin.partner:
+            raise IllegalTransitionError("the case did not come from this partner city")
+        if self.paper is not None:
+            raise IllegalTransitionError("the paper materials are recorded as posted already")
+        checks.text(waybill_number, "waybill number")
+        checks.text(carrier, "carrier")
+        self._record(
+            self.PaperMaterialsPosted, actor, channel, at, request_id,
+            waybill_number=waybill_number, carrier=carrier,
+        )  # fmt: skip
+
+    class PaperMaterialsPosted(CaseBase.Event):
+        waybill_number: str
+        carrier: str
+
+        def apply(self, aggregate: CaseTongban) -> None:
+            aggregate.paper = PaperPosting(
+                waybill_number=self.waybill_number, carrier=self.carrier, posted_at=self.timestamp
+            )
+            super().apply(aggregate)
+
+    def archive_paper_materials(
+        self, actor: Actor, channel: Channel, at: datetime, *, request_id: str | None = None
+    ) -> None:
+        """归档: the paper originals arrived at the handling city and are in its archive.
+
+        Recorded there by its window (a clerk), and here, on the case we handed off, as the
+        handling city reported it (the partner).
+        """
+        if self._seen(request_id):
+            return
+        at = self._admit(actor, at, (Role.CLERK, Role.PARTNER))
+        if actor.role is Role.PARTNER:
+            at, _ = self._from_partner(actor, at, "record the archiving of the paper materials")
+        elif self.origin is None:
+            raise IllegalTransitionError("only the handling city archives a 通办 case's paper materials")
+        paper = self.paper
+        if paper is None:
+            raise IllegalTransitionError("no paper materials were posted for this case")
+        if paper.archived_at is not None:
+            raise IllegalTransitionError("the paper materials are archived already")
+        self._record(self.PaperMaterialsArchived, actor, channel, at, request_id)
+
+    class PaperMaterialsArchived(CaseBase.Event):
+        def apply(self, aggregate: CaseTongban) -> None:
+            assert aggregate.paper is not None
+            aggregate.paper = msgspec.structs.replace(aggregate.paper, archived_at=self.timestamp)
             super().apply(aggregate)

@@ -95,6 +95,12 @@ def stop_server(server: LiveServer) -> None:
     signal_server(server, signal.SIGKILL)  # a worker that outlived its main process
 
 
+def kill_server(server: LiveServer) -> None:
+    """Kill the server and its workers at once (SIGKILL: no shutdown runs), as a machine losing power."""
+    signal_server(server, signal.SIGKILL)
+    server.process.wait(timeout=20)
+
+
 @contextlib.contextmanager
 def server_at(tmp: Path, clock_start: str, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     """A server of its own schema whose clock reads `clock_start` as it starts (CITYPASS_DEV_CLOCK_START)."""

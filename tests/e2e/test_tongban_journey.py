@@ -8,6 +8,7 @@ registry (the keys each publishes) and signed messages over loopback HTTP.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,24 +16,27 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.catalogue import DEFAULT_CATALOGUE
 from tests.dbutil import drop_schema_sync, new_schema_name
-from tests.e2e.case_journey_support import Headers, Person, login, ok, resident_id, wait_for
+from tests.e2e.case_journey_support import login, ok, pdf, upload, wait_for
 from tests.e2e.conftest import LiveServer, start_server, stop_server
 from tests.e2e.stream_support import Desk
+from tests.e2e.tongban_support import CHANGSHA, ENV, GETI, WANG, ZHUZHOU, register, staff, stream
 
 pytestmark = pytest.mark.e2e
 
-CHANGSHA, ZHUZHOU = "430100", "430200"
-NAMES = {CHANGSHA: "长沙市", ZHUZHOU: "株洲市"}
-GETI = "11430100006182474N010100200000"  # 个体工商户设立登记 (SCJGJ): 株洲 takes it by 异地代收代办
 FOOD = "11430100006182474N010100300000"  # 食品经营许可: 长沙's registry says 株洲 takes it, 株洲 does not
-ENV = {
-    "CITYPASS_FEDERATION_RETRY_MIN_SECONDS": "0.05",
-    "CITYPASS_FEDERATION_RETRY_MAX_SECONDS": "0.5",
-    "CITYPASS_FEDERATION_TIMEOUT_SECONDS": "2",
-    "CITYPASS_CONSUMER_POLL_SECONDS": "0.2",
-}
-WANG = Person("王株洲", resident_id(789), "13907331234", "湖南省株洲市天元区长江北路1号")
+# 失业保险金申领: 株洲 serves it 全程网办; 长沙's own catalogue leaves it out, so it is 株洲's item there.
+BENEFIT = "114301000061839447050400200000"
+
+
+def changsha_catalogue(tmp: Path) -> Path:
+    """The bundled catalogue without BENEFIT, as 长沙's own list."""
+    data = json.loads(DEFAULT_CATALOGUE.read_text(encoding="utf-8"))
+    data["items"] = [item for item in data["items"] if item["code"] != BENEFIT]
+    path = tmp / "changsha_430100.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +44,12 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveS
     tmp = Path(tmp_path_factory.mktemp("tongban"))
     servers: dict[str, LiveServer] = {}
     try:
+        own = {CHANGSHA: {"CITYPASS_CATALOGUE": str(changsha_catalogue(tmp))}, ZHUZHOU: {}}
         for region in (CHANGSHA, ZHUZHOU):
-            servers[region] = start_server(tmp, new_schema_name(), {**ENV, "CITYPASS_REGION": region})
+            env = {**ENV, "CITYPASS_REGION": region, **own[region]}
+            servers[region] = start_server(tmp, new_schema_name(), env)
         accepts = [{"itemCode": code, "modes": ["remote_collect"]} for code in (GETI, FOOD)]
+        accepts.append({"itemCode": BENEFIT, "modes": ["full_online"]})
         register(servers, CHANGSHA, ZHUZHOU, accepts=accepts)
         register(servers, ZHUZHOU, CHANGSHA, accepts=[])
         yield servers
@@ -50,40 +57,6 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveS
         for server in servers.values():
             stop_server(server)
             drop_schema_sync(server.schema)
-
-
-def register(
-    servers: dict[str, LiveServer], region: str, partner: str, accepts: list[dict[str, Any]]
-) -> None:
-    """In `region`, register `partner` with the keys it publishes, and wait for the registry's read model."""
-    published = ok(httpx.get(f"{servers[partner].base_url}/federation/v1/keys"))
-    keys = [{"kid": k["kid"], "publicKey": k["publicKey"]} for k in published["keys"]]
-    body = {
-        "name": NAMES[partner],
-        "baseUrl": servers[partner].base_url,
-        "accepts": accepts,
-        "publicKeys": keys,
-    }
-    with httpx.Client(base_url=servers[region].base_url, timeout=10) as ours:
-        who = login(ours, f"admin-{region}", "admin")
-        ok(ours.put(f"/api/v1/admin/partners/{partner}", json=body, headers=who))
-        wait_for(
-            lambda: ours.get(f"/api/v1/admin/partners/{partner}", headers=who).status_code == 200, "registry"
-        )
-
-
-def stream(client: httpx.Client, who: Headers) -> list[dict[str, Any]]:
-    events, cursor = [], 0
-    while True:
-        page = ok(client.get("/api/v1/streams/events", params={"after": cursor, "limit": 1000}, headers=who))
-        events += page["events"]
-        cursor = page["nextCursor"]
-        if not page["events"]:
-            return events
-
-
-def staff(client: httpx.Client, who: Headers, case_id: str, action: str, body: Any = None) -> Any:
-    return ok(client.post(f"/api/v1/staff/cases/{case_id}/{action}", json=body, headers=who))
 
 
 def outbox_pending(client: httpx.Client) -> int:
@@ -145,6 +118,22 @@ def test_a_zhuzhou_item_applied_for_in_changsha_is_decided_in_zhuzhou_and_follow
     assert sum(label.startswith("办理地：") for label in labels) >= 4  # 受理, 转办, 三级签批 …
     assert labels[-1] == "办结：出证办结"
 
+    # 长沙's window posts the paper originals to 株洲's archive; 株洲 files them when the news is in,
+    # and mails the result: both come back to 长沙 as tracked steps.
+    staff(cs, desk.clerk, origin, "paper-materials", {"waybillNumber": "EMS1100000001"})
+    archived = f"/api/v1/staff/cases/{handling}/paper-archived"
+    wait_for(lambda: zz.post(archived, headers=zz_clerk).status_code == 200 or None, "the paper news in 株洲")
+    staff(zz, zz_clerk, handling, "delivery", {"method": "mail", "waybillNumber": "EMS2200000002"})
+
+    def delivered() -> dict[str, Any] | None:
+        progress = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=desk.citizen))
+        labels = [line["label"] for line in progress["timeline"]]
+        return progress if progress["case"]["status"] == "delivered" and "纸质材料已归档" in labels else None
+
+    progress = wait_for(delivered, "the result mailed and the paper archived, in 长沙", timeout=40)
+    labels = [line["label"] for line in progress["timeline"]]
+    assert "纸质材料已寄往办理地归档（EMS EMS1100000001）" in labels and "结果已寄出（EMS）" in labels
+
     # Both audit histories show the hop, and both chains verify.
     for client, ref, hop in ((cs, origin, "case.handed_off"), (zz, handling, "case.received_from_partner")):
         auditor = login(client, "auditor-tongban", "auditor", name="电子监察")
@@ -183,3 +172,70 @@ def test_a_handoff_the_partner_does_not_take_comes_back_refused_and_the_citizen_
     assert progress["case"]["status"] == "accepted"  # back with the window, which may send it elsewhere
     assert any(line["label"].startswith("办理地未接收") for line in progress["timeline"])
     cs.close()
+
+
+def progress_of(client: httpx.Client, case_id: str, who: dict[str, str]) -> dict[str, Any] | None:
+    """The case's progress, once its read model has it."""
+    found = client.get(f"/api/v1/cases/{case_id}/progress", headers=who)
+    return found.json() if found.status_code == 200 else None  # type: ignore[no-any-return]
+
+
+def test_an_online_application_goes_to_zhuzhou_at_once_and_a_withdrawal_follows_it(
+    cities: dict[str, LiveServer],
+) -> None:
+    cs = httpx.Client(base_url=cities[CHANGSHA].base_url, timeout=10)
+    zz = httpx.Client(base_url=cities[ZHUZHOU].base_url, timeout=10)
+    # 全程网办: the citizen applies from home in 长沙's mini-program; no window here touches it.
+    citizen = login(cs, "citizen-online", "citizen", name="王株洲")
+    body = {
+        "itemCode": BENEFIT, "clientRequestId": "online-1", "applicant": WANG.as_applicant(), "form": {},
+        "materials": {m: upload(cs, citizen, pdf(f"{m} 失业保险金")) for m in ("M01", "M02", "M03")},
+    }  # fmt: skip
+    origin = str(ok(cs.post("/api/v1/cases", json=body, headers=citizen), 201)["caseId"])
+    first = wait_for(lambda: progress_of(cs, origin, citizen), "the application in 长沙's progress view")
+    assert first["case"]["status"] == "in_handling"
+    number = first["case"]["number"]
+
+    # 株洲 receives it as submitted; its own window accepts it.
+    zz_admin = login(zz, "admin-zz", "admin")
+
+    def arrived() -> dict[str, Any] | None:
+        found = [e for e in stream(zz, zz_admin) if e["type"] == "case.received_from_partner"]
+        return next((e for e in found if e["originNumber"] == number), None)
+
+    received = wait_for(arrived, "the online application in 株洲")
+    assert received["mode"] == "full_online"
+    handling = received["case"]["id"]
+    zz_clerk = login(zz, "clerk-zz-online", "clerk", name="株洲窗口", hall="ZZZWFW")
+    staff(zz, zz_clerk, handling, "pre-review", {"decision": "pass"})
+    staff(zz, zz_clerk, handling, "acceptance", {"mode": "standard"})
+
+    def accepted_there() -> list[str] | None:
+        labels = [line["label"] for line in ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=citizen))[
+            "timeline"]]  # fmt: skip
+        return labels if "办理地：已受理" in labels else None
+
+    wait_for(accepted_there, "株洲's acceptance in 长沙")
+
+    # The citizen withdraws at home: 株洲's case is withdrawn too, and nothing is left failing.
+    ok(cs.post(f"/api/v1/cases/{origin}/withdrawal", json={"reason": "已在户籍地申领"}, headers=citizen))
+
+    def withdrawn_there() -> dict[str, Any] | None:
+        found = [
+            e for e in stream(zz, zz_admin) if e["type"] == "case.concluded" and e["case"]["id"] == handling
+        ]
+        return found[-1] if found else None
+
+    concluded = wait_for(withdrawn_there, "the withdrawal in 株洲")
+    assert concluded["result"] == "withdrawn"
+    cs_admin = login(cs, "admin-cs", "admin")
+
+    def settled() -> dict[str, Any] | None:
+        inbox = ok(cs.get("/api/v1/admin/federation/inbox", headers=cs_admin))
+        return inbox if inbox["pending"] == 0 and inbox["failed"] == 0 else None
+
+    wait_for(settled, "株洲's reports of the withdrawn case applied in 长沙")
+    progress = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=citizen))
+    assert progress["case"]["status"] == "withdrawn"
+    cs.close()
+    zz.close()

@@ -52,10 +52,13 @@ async def _build(store: AggregateStore) -> dict[str, Case]:
     refused.record_handoff_refusal(ZHUZHOU, CITY, T + timedelta(hours=2), reason="不受理此事项")
     approved = _handed_off(2, T)
     approved.record_partner_acceptance(ZHUZHOU, CITY, T + timedelta(hours=1), partner_number="4302001")
+    approved.post_paper_materials(CLERK, WINDOW, T + timedelta(hours=2), waybill_number="EMS1")
+    approved.archive_paper_materials(ZHUZHOU, CITY, T + timedelta(days=2, hours=2))
     approved.record_partner_progress(ZHUZHOU, CITY, T + timedelta(days=1), step="task.approved", label="批准")
     approved.record_partner_decision(ZHUZHOU, CITY, T + timedelta(days=3), result=ResultCode.APPROVED)
     waiting = _handed_off(3, T + timedelta(days=1))
     waiting.record_partner_acceptance(ZHUZHOU, CITY, T + timedelta(days=1, hours=5), partner_number="4302002")
+    waiting.post_paper_materials(CLERK, WINDOW, T + timedelta(days=2), waybill_number="EMS2")
     received = Case.submit(
         XIANGTAN,
         CITY,
@@ -111,6 +114,13 @@ async def test_counts_in_flight_delays_and_backlog_per_partner(
     assert sent.to_acceptance.p90_seconds == 5 * HOUR
     assert (sent.to_decision.cases, sent.to_decision.median_seconds) == (1, 3 * 24 * HOUR)
     assert zhuzhou.received.handed_off == 0 and zhuzhou.received.in_flight == 0
+    # The paper originals: one archived two days after posting, one still on its way for two days.
+    assert (sent.paper_in_transit, sent.paper_to_archive.cases, sent.paper_to_archive.max_seconds) == (
+        1, 1, 2 * 24 * HOUR,
+    )  # fmt: skip
+    assert sent.oldest_paper_in_transit is not None
+    assert sent.oldest_paper_in_transit.case_id == cases["waiting"].id
+    assert sent.oldest_paper_in_transit.waiting_seconds == 2 * 24 * HOUR
     assert (zhuzhou.backlog.pending, zhuzhou.backlog.oldest_pending_seconds) == (1, 4 * 24 * HOUR)
 
     got = xiangtan.received

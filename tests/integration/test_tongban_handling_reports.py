@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 import asyncpg
+import msgspec
 import pytest
 from eventsourcing.persistence import Mapper
 
@@ -13,12 +14,14 @@ from backend.cases.access import Caller
 from backend.cases.passwords import QueryPasswords
 from backend.cases.service import CaseService
 from backend.consumers.rebuild import rebuild
+from backend.federation.followups import follow_up_handlers
+from backend.federation.handlers import AppliedMessage
 from backend.federation.handling_rules import handled_case_id, parties
 from backend.federation.reports import TongbanReports
 from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import generate_data_key, parse_data_keys
 from backend.store.recorder import EventRecorder
-from domain.case import ResultCode, Role
+from domain.case import CaseStatus, ResultCode, Role
 from projections.catalogue import CatalogueQueries, department_names
 from tests.integration.store_support import Clock, catch_up
 from tests.integration.tongban_handling_support import (
@@ -118,3 +121,87 @@ async def test_every_step_goes_back_in_order_and_a_rebuild_sends_nothing_new(
     assert await city.pool.fetchval("SELECT count(*) FROM federation_outbox") == total
     rows = await city.pool.fetch("SELECT case_id, partner, handoff, base_version FROM tongban_reports")
     assert [tuple(r) for r in rows] == [(case_id, ZHUZHOU, handoff, 2)]
+
+
+async def approve(service: CaseService, case_id: uuid.UUID) -> None:
+    await service.accept(CLERK, case_id)
+    await service.route(CLERK, case_id)
+    for _step in ("承办", "审核", "批准"):
+        await service.claim_task(OFFICER, case_id, department="SCJGJ")
+        await service.approve_task_step(OFFICER, case_id, department="SCJGJ", opinion="同意")
+    await service.conclude(CLERK, case_id, result=ResultCode.APPROVED)
+
+
+async def test_our_windows_refusal_goes_back_as_a_refusal_with_the_path_forward(
+    city: Handling, service: CaseService, mapper: Mapper[uuid.UUID]
+) -> None:
+    handoff = uuid.uuid4()
+    await city.handler(requested(handoff))
+    case_id = handled_case_id(ZHUZHOU, handoff)
+    await service.refuse_acceptance(
+        CLERK, case_id, reason="经营场所不在本市", path_forward="请向经营场所所在地申请"
+    )
+    await catch_up(city.pool, mapper, reports(city.pool))
+    sent = await outbox(city.pool, handoff)
+    assert [(s.seq, s.kind) for s in sent] == [(1, "handoff.accepted"), (2, "handoff.refused")]
+    assert sent[1].payload == {"reason": "经营场所不在本市", "pathForward": "请向经营场所所在地申请"}
+
+
+async def test_the_paper_coming_the_result_sent_and_the_paper_archived(
+    city: Handling, service: CaseService, mapper: Mapper[uuid.UUID]
+) -> None:
+    handoff = uuid.uuid4()
+    await city.handler(requested(handoff))
+    case_id = handled_case_id(ZHUZHOU, handoff)
+    handlers = follow_up_handlers(lambda: city.store, Clock(NOW))
+    posted = follow_up(handoff, 2, "materials.posted", waybillNumber="EMS1001", carrier="EMS")
+    await handlers["materials.posted"](posted)
+    await handlers["materials.posted"](posted)  # applied again after a crash: nothing more
+    await approve(service, case_id)
+    await service.mail_result(CLERK, case_id, waybill_number="EMS3001")
+    await service.archive_paper_materials(CLERK, case_id)
+    case = await city.store.get(case_id)
+    assert case.paper is not None and case.paper.waybill_number == "EMS1001" and case.paper.archived_at
+    await catch_up(city.pool, mapper, reports(city.pool))
+    sent = await outbox(city.pool, handoff)
+    kinds = [s.kind for s in sent]
+    assert kinds[-3:] == ["decision.reported", "result.delivered", "materials.archived"]
+    assert sent[1].kind == "status.reported" and sent[1].payload["internal"] is True  # the paper they posted
+    assert {k: sent[-2].payload[k] for k in ("method", "reference", "carrier")} == {
+        "method": "mail", "reference": "EMS3001", "carrier": "EMS",
+    }  # fmt: skip
+    assert [s.seq for s in sent] == list(range(1, len(sent) + 1))
+
+
+async def test_a_withdrawal_there_withdraws_our_case_once_and_not_after_our_decision(
+    city: Handling, service: CaseService
+) -> None:
+    handlers = follow_up_handlers(lambda: city.store, Clock(NOW))
+    open_one, decided, refused = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await city.handler(requested(open_one))
+    await city.handler(requested(decided))
+    await approve(service, handled_case_id(ZHUZHOU, decided))
+    withdrawal = follow_up(open_one, 2, "handoff.withdrawn", reason="申请人撤回")
+    await handlers["handoff.withdrawn"](withdrawal)
+    await handlers["handoff.withdrawn"](withdrawal)
+    withdrawn = await city.store.get(handled_case_id(ZHUZHOU, open_one))
+    assert withdrawn.status is CaseStatus.WITHDRAWN and withdrawn.conclusion.concluded_by == ZHUZHOU
+    assert [type(e).__name__ for e in await events(city, open_one)].count("Concluded") == 1
+    # It crossed our decision on the way, or the handoff opened no case: nothing changes, nothing raises.
+    before = (await city.store.get(handled_case_id(ZHUZHOU, decided))).version
+    await handlers["handoff.withdrawn"](follow_up(decided, 2, "handoff.withdrawn"))
+    assert (await city.store.get(handled_case_id(ZHUZHOU, decided))).version == before
+    await handlers["handoff.withdrawn"](follow_up(refused, 2, "handoff.withdrawn"))
+    assert not await city.store.recorder.select_events(handled_case_id(ZHUZHOU, refused), limit=1)
+
+
+def follow_up(handoff: uuid.UUID, seq: int, kind: str, **payload: object) -> AppliedMessage:
+    return AppliedMessage(
+        partner=ZHUZHOU, message_id=uuid.uuid4(), handoff=handoff, seq=seq, kind=kind,
+        payload=msgspec.json.encode(payload), sent_at=NOW, received_at=NOW,
+    )  # fmt: skip
+
+
+async def events(city: Handling, handoff: uuid.UUID) -> list[object]:
+    stored = await city.store.recorder.select_events(handled_case_id(ZHUZHOU, handoff))
+    return [city.store.mapper.to_domain_event(e) for e in stored]

@@ -36,7 +36,7 @@ from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import PersonalCipher, generate_data_key, parse_data_keys
 from backend.store.recorder import EventRecorder
-from domain.case import Actor, Case, CaseStatus, Channel, Person, Role, UploadedFile
+from domain.case import Actor, Case, CaseError, CaseStatus, Channel, Person, Role, UploadedFile
 from domain.case.checks import BEIJING
 from domain.personal import Address, IdNumber, PersonName, Phone
 from domain.tongban import Acceptance
@@ -58,6 +58,7 @@ ACCEPTS = (
 ADMIN = Actor(id="admin-1", role=Role.SUPERVISOR, name="政务服务管理")
 CLERK = Caller(subject="clerk-1", role=Role.CLERK, name="周七", hall="SMZJ")
 CITIZEN = Caller(subject="citizen-zhang", role=Role.CITIZEN, name="张三")
+CITIZEN_AT_WINDOW = CLERK  # the applicant withdraws through the window that filed the case
 ZHANG = Person(
     name=PersonName("张三"),
     identity=IdNumber("430102199003071234"),
@@ -286,3 +287,85 @@ async def test_a_refused_handoff_is_back_with_the_window_and_goes_again_under_a_
     taken = await world.case(case_id)
     assert taken.handoff is not None and taken.handoff.partner_number == "430200202609290000018"
     assert taken.version == back.version + 2
+
+
+async def test_an_online_application_goes_straight_to_the_partner_and_its_refusal_ends_it(
+    world: World,
+) -> None:
+    case = await submit(world.service, CITIZEN, ITEM, "online-at-home")
+    assert case.status is CaseStatus.IN_HANDLING and case.acceptance is None
+    assert case.handoff is not None and (case.handoff.partner, case.handoff.mode) == (ZHUZHOU, "full_online")
+    again = await submit(world.service, CITIZEN, ITEM, "online-at-home")  # the app's retry: the same case
+    assert (again.id, again.version) == (case.id, case.version)
+    await world.send()
+    [row] = await outbox(world.pool, case.handoff.handoff)
+    envelope = ENVELOPE.decode(row["body"])
+    request = decode_payload(envelope.kind, bytes(envelope.payload))
+    assert isinstance(request, HandoffRequested)
+    assert (request.mode, request.accepted_at) == ("full_online", None)  # 株洲 accepts it itself
+    # Our window cannot accept it meanwhile: the handling city does.
+    with pytest.raises(CaseError):
+        await world.service.accept(CLERK, case.id)
+    await world.apply("handoff.accepted", case.handoff.handoff, 1, caseNumber="430200202609290000031")
+    await world.apply("handoff.refused", case.handoff.handoff, 2, reason="申请人不在本市参保",
+                      pathForward="请向参保地人社部门申请")  # fmt: skip
+    ended = await world.case(case.id)
+    assert ended.status is CaseStatus.NOT_ACCEPTED and not ended.with_partner
+    assert ended.refusal is not None and ended.refusal.path_forward == "请向参保地人社部门申请"
+
+
+async def test_paper_and_a_withdrawal_follow_the_handoff_numbered_on(world: World) -> None:
+    case_id, handoff = await world.handed_off("paper-then-withdrawn")
+    await world.apply("handoff.accepted", handoff, 1, caseNumber="430200202609290000041")
+    await world.service.post_paper_materials(CLERK, case_id, waybill_number="EMS1001", request_id="p1")
+    await world.service.post_paper_materials(CLERK, case_id, waybill_number="EMS1001", request_id="p1")
+    await world.send()
+    await world.service.withdraw(CITIZEN_AT_WINDOW, case_id, reason="不再需要")
+    await world.send()
+    await rebuild(world.store.recorder, TongbanHandoffs(world.store), world.mapper.to_domain_event)
+    rows = await outbox(world.pool, handoff)
+    assert [(r["seq"], r["kind"]) for r in rows] == [
+        (1, "handoff.requested"), (2, "materials.posted"), (3, "handoff.withdrawn"),
+    ]  # fmt: skip
+    posted = ENVELOPE.decode(rows[1]["body"])
+    assert msgspec.json.decode(posted.payload) == {"waybillNumber": "EMS1001", "carrier": "EMS"}
+    withdrawn = ENVELOPE.decode(rows[2]["body"])
+    assert msgspec.json.decode(withdrawn.payload) == {"reason": "不再需要"}
+    # What 株洲 reports after (its own withdrawal, a step that crossed ours) changes nothing here.
+    version = (await world.case(case_id)).version
+    await world.apply("status.reported", handoff, 2, step="case.concluded", label="办结：撤回",
+                      occurredAt="2026-09-29T16:00:00+08:00")  # fmt: skip
+    await world.apply("decision.reported", handoff, 3, result="approved")
+    after = await world.case(case_id)
+    assert after.status is CaseStatus.WITHDRAWN and after.version == version
+
+
+async def test_a_refused_handoff_is_not_told_of_a_later_withdrawal(world: World) -> None:
+    case_id, handoff = await world.handed_off("refused-then-withdrawn")
+    await world.apply("handoff.refused", handoff, 1, reason="本市暂不受理该事项的异地代收")
+    await world.service.withdraw(CITIZEN_AT_WINDOW, case_id)
+    await world.send()
+    assert [r["kind"] for r in await outbox(world.pool, handoff)] == ["handoff.requested"]
+
+
+async def test_the_partner_sends_the_result_and_archives_the_paper(world: World) -> None:
+    case_id, handoff = await world.handed_off("mailed")
+    await world.apply("handoff.accepted", handoff, 1, caseNumber="430200202609290000051")
+    await world.service.post_paper_materials(CLERK, case_id, waybill_number="EMS2001")
+    await world.apply("decision.reported", handoff, 2, result="approved")
+    await world.apply("result.delivered", handoff, 3, method="mail", reference="EMS3001", carrier="EMS",
+                      deliveredAt="2026-09-30T10:00:00+08:00")  # fmt: skip
+    await world.apply("materials.archived", handoff, 4, archivedAt="2026-10-08T10:00:00+08:00")
+    await world.apply("materials.archived", handoff, 4, archivedAt="2026-10-08T10:00:00+08:00")
+    done = await world.case(case_id)
+    assert done.status is CaseStatus.DELIVERED and done.deliveries[-1].reference == "EMS3001"
+    assert done.paper is not None and done.paper.archived_at is not None
+    await catch_up(world.pool, world.mapper, CaseProgressProjection())
+    progress = await CaseQueries(
+        lambda: world.pool, base_calendar, world.clock, passwords=PASSWORDS
+    ).progress(case_id)
+    assert progress is not None
+    assert [e.label for e in progress.timeline][-4:] == [
+        "纸质材料已寄往办理地归档（EMS EMS2001）", "办结：出证办结", "结果已寄出（EMS）", "纸质材料已归档",
+    ]  # fmt: skip
+    assert progress.case.status == CaseStatus.DELIVERED

@@ -10,13 +10,14 @@ import pytest
 from domain.case import Actor, Case, CaseStatus, ResultCode, Role
 from domain.case.errors import CaseError, IllegalTransitionError, InvalidCommandError, NotAuthorisedActorError
 from projections.case_facts import CaseFacts, fold
-from tests.unit.case_builders import CITIZEN, CLERK, PASSWORD_HASH, STATES, STEP, WINDOW, submission
+from tests.unit.case_builders import CITIZEN, CLERK, PASSWORD_HASH, STATES, STEP, SYS, WINDOW, submission
 
 ZHUZHOU = Actor(id="430200", role=Role.PARTNER, name="株洲")
 XIANGTAN = Actor(id="430300", role=Role.PARTNER, name="湘潭")
 CHANGSHA = Actor(id="430100", role=Role.PARTNER, name="长沙")
 CITY = WINDOW  # any channel; partner messages arrive as Channel.PARTNER_CITY in the service
 HANDOFF = uuid4()
+SYSTEM = Actor(id="system:通办", role=Role.SYSTEM)
 
 
 def accepted() -> Case:
@@ -34,6 +35,31 @@ def handed_off() -> Case:
 def taken_on() -> Case:
     case = handed_off()
     case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    return case
+
+
+def submitted() -> Case:
+    case = STATES["submitted"]()[0]
+    case.collect_events()
+    return case
+
+
+def online() -> Case:
+    """全程网办: handed to 株洲 as submitted, before any acceptance here."""
+    case = submitted()
+    case.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online", handoff=HANDOFF)
+    return case
+
+
+def decided() -> Case:
+    case = taken_on()
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    return case
+
+
+def paper_posted() -> Case:
+    case = taken_on()
+    case.post_paper_materials(CLERK, WINDOW, STEP, waybill_number="EMS1", carrier="EMS")
     return case
 
 
@@ -103,7 +129,33 @@ def test_a_handed_off_case_follows_its_partner_to_a_decision() -> None:
          InvalidCommandError),
         (taken_on, lambda c: c.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.APPROVED),
          IllegalTransitionError),
-        (taken_on, lambda c: c.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="不办理"),
+        (decided, lambda c: c.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="不办理"),
+         IllegalTransitionError),
+        (decided, lambda c: c.record_handoff_refusal(XIANGTAN, CITY, STEP, reason="不办理"),
+         IllegalTransitionError),
+        # 全程网办 goes before acceptance; the other modes after it.
+        (submitted, lambda c: c.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="remote_collect",
+                                         handoff=HANDOFF), IllegalTransitionError),
+        (accepted, lambda c: c.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online",
+                                        handoff=HANDOFF), IllegalTransitionError),
+        (online, lambda c: c.accept(CLERK, WINDOW, STEP, receipt_number="SL-1",
+                                    query_password_hash=PASSWORD_HASH), IllegalTransitionError),
+        # Paper goes from our window, once, and only to a partner that has the case.
+        (accepted, lambda c: c.post_paper_materials(CLERK, WINDOW, STEP, waybill_number="EMS1"),
+         IllegalTransitionError),
+        (online, lambda c: c.post_paper_materials(CLERK, WINDOW, STEP, waybill_number="EMS1"),
+         IllegalTransitionError),
+        (paper_posted, lambda c: c.post_paper_materials(CLERK, WINDOW, STEP, waybill_number="EMS2"),
+         IllegalTransitionError),
+        (taken_on, lambda c: c.post_paper_materials(ZHUZHOU, CITY, STEP, waybill_number="EMS1"),
+         NotAuthorisedActorError),
+        (taken_on, lambda c: c.archive_paper_materials(ZHUZHOU, CITY, STEP), IllegalTransitionError),
+        (paper_posted, lambda c: c.archive_paper_materials(CLERK, WINDOW, STEP), IllegalTransitionError),
+        (paper_posted, lambda c: c.archive_paper_materials(XIANGTAN, CITY, STEP), IllegalTransitionError),
+        # Only the partner that has the case sends its result.
+        (decided, lambda c: c.mail_result(XIANGTAN, CITY, STEP, waybill_number="EMS9"),
+         IllegalTransitionError),
+        (taken_on, lambda c: c.mail_result(ZHUZHOU, CITY, STEP, waybill_number="EMS9"),
          IllegalTransitionError),
     ],
 )  # fmt: skip
@@ -173,3 +225,61 @@ def test_the_timeline_follows_the_partner_and_its_status_matches_the_case() -> N
     case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
     fold(facts, case.collect_events()[-1])
     assert facts.status is case.status is CaseStatus.CONCLUDED
+
+
+def test_a_full_online_case_goes_before_acceptance_and_ends_with_the_partners_refusal() -> None:
+    case, history = STATES["submitted"]()
+    case.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online", handoff=HANDOFF)
+    assert case.status is CaseStatus.IN_HANDLING and case.acceptance is None
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    case.record_partner_progress(ZHUZHOU, CITY, STEP, step="case.materials_requested", label="一次性告知")
+    case.record_handoff_refusal(
+        ZHUZHOU, CITY, STEP, reason="不属于本市管辖", path_forward="请向户籍地人社局申请"
+    )
+    assert case.status is CaseStatus.NOT_ACCEPTED and not case.with_partner
+    assert case.refusal is not None and case.refusal.path_forward == "请向户籍地人社局申请"
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-1] == "办理地不予受理：不属于本市管辖" and facts.status is CaseStatus.NOT_ACCEPTED
+    assert facts.path_forward == "请向户籍地人社局申请"
+
+
+def test_the_partners_refusal_after_taking_a_collected_case_on_sends_it_back_to_the_window() -> None:
+    case = taken_on()
+    case.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="材料不齐", path_forward="补齐后重新申请")
+    assert case.status is CaseStatus.ACCEPTED and not case.with_partner  # our window accepted it
+
+
+def test_the_partner_mails_the_result_and_archives_the_paper_we_posted() -> None:
+    case, history = STATES["accepted"]()
+    case.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="remote_collect", handoff=HANDOFF)
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000001")
+    case.post_paper_materials(CLERK, WINDOW, STEP, waybill_number="EMS1", carrier="EMS")
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    case.mail_result(ZHUZHOU, CITY, STEP, waybill_number="EMS2", carrier="EMS")
+    case.archive_paper_materials(ZHUZHOU, CITY, STEP, request_id="m-7")
+    case.archive_paper_materials(ZHUZHOU, CITY, STEP, request_id="m-7")  # the same message again
+    assert case.status is CaseStatus.DELIVERED and case.deliveries[-1].reference == "EMS2"
+    assert case.paper is not None and case.paper.archived_at is not None
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-5:] == [
+        "办理地已受理（43020020260506000001）", "纸质材料已寄往办理地归档（EMS EMS1）", "办结：出证办结",
+        "结果已寄出（EMS）", "纸质材料已归档",
+    ]  # fmt: skip
+    assert facts.status is case.status
+
+
+def test_the_handling_city_records_the_paper_coming_and_archives_it() -> None:
+    case = Case.submit(CHANGSHA, CITY, STEP, **submission())
+    case.received_from_partner(
+        CHANGSHA, CITY, STEP, origin_case_id=uuid4(), origin_number="430100202605060000001",
+        mode="remote_collect", handoff=HANDOFF,
+    )  # fmt: skip
+    refused(case, lambda c: c.archive_paper_materials(CLERK, WINDOW, STEP), IllegalTransitionError)
+    refused(case, lambda c: c.record_paper_posted(ZHUZHOU, CITY, STEP, waybill_number="E", carrier="EMS"),
+            IllegalTransitionError)  # fmt: skip
+    case.record_paper_posted(CHANGSHA, CITY, STEP, waybill_number="EMS1", carrier="EMS")
+    case.archive_paper_materials(CLERK, WINDOW, STEP)
+    labels = [fold(CaseFacts(), e) for e in case.collect_events()]
+    assert labels[-2:] == ["收件地已寄出纸质材料（EMS EMS1）", "纸质材料已归档"]

@@ -14,9 +14,13 @@ from backend.federation.kinds import (
     HandoffAccepted,
     HandoffRefused,
     HandoffRequested,
+    HandoffWithdrawn,
     Material,
+    MaterialsArchived,
+    MaterialsPosted,
     Party,
     PayloadError,
+    ResultDelivered,
     StatusReported,
     decode_payload,
 )
@@ -36,6 +40,10 @@ SAMPLES = [
     HandoffRefused(reason="本市不受理该事项的异地代收"),
     StatusReported(step="task.approved", label="株洲市市场监督管理局：批准通过", occurred_at=AT),
     DecisionReported(result="approved"),
+    HandoffWithdrawn(reason="申请人撤回"),
+    MaterialsPosted(waybill_number="EMS1234567890", carrier="EMS"),
+    MaterialsArchived(archived_at=AT),
+    ResultDelivered(method="mail", reference="EMS0987654321", carrier="EMS", delivered_at=AT),
 ]  # fmt: skip
 
 

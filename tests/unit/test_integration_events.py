@@ -46,9 +46,11 @@ VERSION_1 = {
     "case.supervision_raised": ("light", "deadline"),
     "case.handed_off": ("partner", "mode", "handoff"),
     "case.handoff_accepted": ("partnerNumber",),
-    "case.handoff_refused": ("reason",),
+    "case.handoff_refused": ("reason", "pathForward"),
     "case.partner_progressed": ("step", "label"),
     "case.received_from_partner": ("partner", "originCaseId", "originNumber", "mode", "handoff"),
+    "case.paper_posted": ("waybillNumber", "carrier"),
+    "case.paper_archived": (),
 }
 ENVELOPE = ("type", "id", "position", "version", "occurredAt", "recordedAt", "case", "actor", "channel")
 

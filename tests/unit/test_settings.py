@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,12 @@ def test_the_dev_clock_is_for_development_only() -> None:
     ):
         with pytest.raises(SettingsError, match="CITYPASS_DEV_CLOCK_START"):
             load_settings(env)
+
+
+def test_a_city_loads_its_own_catalogue_file(tmp_path: Path) -> None:
+    assert load_settings({}).cases.catalogue is None  # the bundled 长沙 catalogue
+    own = tmp_path / "zhuzhou_430200.json"
+    own.write_text("{}")
+    assert load_settings({"CITYPASS_CATALOGUE": str(own)}).cases.catalogue == own.resolve()
+    with pytest.raises(SettingsError, match="CITYPASS_CATALOGUE: no file"):
+        load_settings({"CITYPASS_CATALOGUE": str(tmp_path / "missing.json")})

@@ -10,7 +10,7 @@ import pytest
 
 from backend.cases.access import UnknownServiceItemError
 from backend.cases.handoffs import handoff_id
-from backend.cases.partner_items import HandoffNotAcceptedError, check_taken, filing_terms, takes
+from backend.cases.partner_items import Filing, HandoffNotAcceptedError, check_taken, filing_terms, takes
 from backend.federation.handoff_request import encoded, handoff_requested
 from backend.federation.kinds import HandoffRequested, Material, Party, PayloadError, decode_payload
 from domain.case import Case, ELicenceRef, Role, UploadedFile
@@ -154,26 +154,29 @@ class Registry:
 
 
 @pytest.mark.parametrize(
-    ("item", "role", "filed"),
+    ("partners", "item", "role", "filed", "online"),
     [
-        (PARTNER_ITEM, Role.CLERK, "partner:430200"),  # the first partner by region that takes it
-        (PARTNER_ITEM, Role.CITIZEN, "partner:430200"),
-        (ONLINE_ONLY, Role.CITIZEN, "partner:430200"),  # 全程网办: online only
-        (ONLINE_ONLY, Role.AGENT, "partner:430200"),
-        (ONLINE_ONLY, Role.CLERK, None),
-        (PARTNER_ITEM, Role.PARTNER, None),  # a partner city files its own items with us, not others'
-        (ITEM, Role.CITIZEN, None),  # nobody takes it
+        ((ZHUZHOU, XIANGTAN), PARTNER_ITEM, Role.CLERK, "partner:430200", None),  # the first by region
+        ((XIANGTAN, ZHUZHOU), PARTNER_ITEM, Role.CLERK, "partner:430300", None),
+        # 全程网办 for an online applicant: straight to the partner serving it that way.
+        ((XIANGTAN, ZHUZHOU), PARTNER_ITEM, Role.CITIZEN, "partner:430200", "430200"),
+        ((XIANGTAN,), PARTNER_ITEM, Role.CITIZEN, "partner:430300", None),  # waits for our window
+        ((ZHUZHOU, XIANGTAN), ONLINE_ONLY, Role.CITIZEN, "partner:430200", "430200"),
+        ((ZHUZHOU, XIANGTAN), ONLINE_ONLY, Role.AGENT, "partner:430200", "430200"),
+        ((ZHUZHOU, XIANGTAN), ONLINE_ONLY, Role.CLERK, None, None),
+        ((ZHUZHOU, XIANGTAN), PARTNER_ITEM, Role.PARTNER, None, None),  # a partner files only its own
+        ((ZHUZHOU, XIANGTAN), ITEM, Role.CITIZEN, None, None),  # nobody takes it
     ],
 )
 async def test_an_item_missing_here_is_filed_under_the_partner_that_takes_it(
-    item: str, role: Role, filed: str | None
+    partners: tuple[PartnerInfo, ...], item: str, role: Role, filed: str | None, online: str | None
 ) -> None:
-    registry = Registry(ZHUZHOU, XIANGTAN)
+    registry = Registry(*partners)
     if filed is None:
         with pytest.raises(UnknownServiceItemError, match="no active service item"):
             await filing_terms(NoCatalogue(), registry, item, role)
     else:
-        assert await filing_terms(NoCatalogue(), registry, item, role) == (filed, ())
+        assert await filing_terms(NoCatalogue(), registry, item, role) == Filing(filed, online_partner=online)
 
 
 async def test_without_a_registry_only_the_catalogue_counts() -> None:

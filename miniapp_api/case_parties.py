@@ -85,4 +85,3 @@ def _agent(body: AgentIn, fields: PersonalFields) -> Agent | None:
     if name is None or identity is None or phone is None:
         return None
     return Agent(name=name, identity=identity, phone=phone)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -59,6 +60,8 @@ class HandoffResult(Outcome, Protocol):
     def handoff(self) -> UUID: ...
     @property
     def partner(self) -> str: ...
+    @property
+    def parts(self) -> tuple[tuple[str, UUID], ...]: ...
 
 
 class CaseCommandService(Protocol):
@@ -233,6 +236,9 @@ class CaseCommandService(Protocol):
     ) -> Outcome: ...
     async def hand_off(
         self, caller: CommandCaller, case_id: UUID, *, partner: str, mode: str, request_id: str | None = None
+    ) -> HandoffResult: ...
+    async def hand_off_jointly(
+        self, caller: CommandCaller, case_id: UUID, *, partners: Sequence[str], request_id: str | None = None
     ) -> HandoffResult: ...
     async def post_paper_materials(
         self,

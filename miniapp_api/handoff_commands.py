@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from litestar import post
+from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
@@ -16,10 +17,18 @@ from miniapp_api.case_schemas import CaseOut, RequestKey
 from miniapp_api.principal import Role
 from miniapp_api.schemas import ApiStruct
 
+Region = Annotated[str, Meta(pattern=r"^[0-9]{6}$")]
+
 
 class HandoffIn(ApiStruct):
-    partner: Annotated[str, Meta(pattern=r"^[0-9]{6}$")]  # the handling city's region, e.g. 430200
     mode: Literal["remote_collect", "full_online", "multi_city"]  # 异地代收代办, 全程网办, 多地联办
+    partner: Region | None = None  # the handling city's region, e.g. 430200
+    partners: Annotated[list[Region], Meta(min_length=1, max_length=16)] | None = None  # 多地联办: each city
+
+
+class PartOut(ApiStruct):
+    partner: str
+    handoff: UUID
 
 
 class PaperPostedIn(ApiStruct):
@@ -28,8 +37,9 @@ class PaperPostedIn(ApiStruct):
 
 
 class HandoffOut(CaseOut):
-    handoff: UUID  # the same id on both sides; the partner's reports name it
+    handoff: UUID  # the same id on both sides; the partner's reports name it (多地联办: the first part's)
     partner: str
+    parts: list[PartOut]  # every city handed off by this request, with its handoff id
 
 
 def handoff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandler]:
@@ -45,9 +55,20 @@ def handoff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandl
     async def handoff(
         case: FromPath[UUID], data: JSONBody[HandoffIn], principal: CurrentPrincipal, key: RequestKey = None
     ) -> HandoffOut:
-        done = await service.hand_off(
-            caller_of(principal), case, partner=data.partner, mode=data.mode, request_id=key
-        )
+        who = caller_of(principal)
+        if data.partners is not None:
+            if data.mode != "multi_city" or data.partner is not None:
+                raise ValidationException(
+                    "partners (several cities) is for mode multi_city, instead of partner",
+                    extra=[{"key": "partners", "message": "only with mode multi_city", "source": "body"}],
+                )
+            done = await service.hand_off_jointly(who, case, partners=data.partners, request_id=key)
+        elif data.partner is None:
+            raise ValidationException(
+                "partner is required", extra=[{"key": "partner", "message": "required", "source": "body"}]
+            )
+        else:
+            done = await service.hand_off(who, case, partner=data.partner, mode=data.mode, request_id=key)
         return HandoffOut(
             case_id=done.case_id,
             number=done.number,
@@ -55,6 +76,7 @@ def handoff_command_handlers(service: CaseCommandService) -> list[HTTPRouteHandl
             version=done.version,
             handoff=done.handoff,
             partner=done.partner,
+            parts=[PartOut(partner=p, handoff=h) for p, h in done.parts],
         )
 
     @post(

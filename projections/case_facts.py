@@ -97,6 +97,7 @@ class CaseFacts(msgspec.Struct, kw_only=True):
     path_forward: str | None = None
     pickup: str | None = None  # "hall 取件码 code" while a result waits at a window
     departments: list[str] = msgspec.field(default_factory=list)
+    open_parts: list[str] = msgspec.field(default_factory=list)  # 多地联办: the cities still deciding
 
     @property
     def suspended(self) -> bool:
@@ -223,11 +224,23 @@ def fold(facts: CaseFacts, event: Any) -> str:
             return "现场办理一次"
         case Case.SupervisionRaised(light=light):
             return "督办：红灯" if light == "red" else "督办：黄灯预警"
+        case Case.HandedOff(partner=partner, mode="multi_city"):
+            facts.routed = True
+            facts.open_parts = [*facts.open_parts, partner]
+            return f"多地联办：转{partner}办理（跨城通办）"
         case Case.HandedOff(partner=partner):
             facts.routed = True  # the handling city has it: 办理中, as if routed here
             return f"转办理地（{partner}）办理（跨城通办）"
         case Case.HandoffAccepted(partner_number=number):
             return f"办理地已受理（{number}）"
+        case Case.HandoffRefused(reason=reason, actor=actor) if actor.id in facts.open_parts:
+            facts.open_parts = [p for p in facts.open_parts if p != actor.id]
+            facts.routed = bool(facts.open_parts)  # the other cities go on; with none, back with the window
+            return f"多地联办：{actor.id}未接收：{reason}"
+        case Case.PartnerDecided(result=result, actor=actor):
+            facts.open_parts = [p for p in facts.open_parts if p != actor.id]
+            facts.routed = bool(facts.open_parts)
+            return f"多地联办：{actor.id}{result.label}"
         case Case.HandoffRefused(reason=reason, path_forward=None):
             facts.routed = False  # back with the window
             return f"办理地未接收：{reason}"

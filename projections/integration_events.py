@@ -291,6 +291,13 @@ class CasePartnerProgressed(Envelope, frozen=True, tag="case.partner_progressed"
     label: str
 
 
+class CasePartnerDecided(Envelope, frozen=True, tag="case.partner_decided"):
+    """多地联办: one city decided its part; the case concludes once every city has."""
+
+    result: str  # approved | denied
+    reason: str | None
+
+
 class CasePaperPosted(Envelope, frozen=True, tag="case.paper_posted"):
     """异地代收代办: the paper originals posted from the receiving city to the handling city's archive."""
 
@@ -345,6 +352,7 @@ IntegrationEvent: TypeAlias = (
     | CaseReceivedFromPartner
     | CasePaperPosted
     | CasePaperArchived
+    | CasePartnerDecided
 )
 
 ENCODER = msgspec.json.Encoder()

@@ -38,6 +38,7 @@ from projections.integration_events import (
     CaseMaterialsSupplemented,
     CasePaperArchived,
     CasePaperPosted,
+    CasePartnerDecided,
     CasePartnerProgressed,
     CasePickedUp,
     CasePreReviewPassed,
@@ -186,6 +187,9 @@ _MAPPINGS: Mapping[type[Any], tuple[type[Any], _Data]] = {
         "waybill_number": e.waybill_number, "carrier": e.carrier,
     }),
     Case.PaperMaterialsArchived: (CasePaperArchived, lambda e, v: {}),
+    Case.PartnerDecided: (CasePartnerDecided, lambda e, v: {
+        "result": e.result.value, "reason": None if e.reason is None else v.text(e.reason),
+    }),
 }  # fmt: skip
 
 PUBLISHED_EVENTS = tuple(_MAPPINGS)

@@ -23,6 +23,7 @@ _EVENTS = (
     Case.HandoffRefused,
     Case.ReceivedFromPartner,
     Case.Concluded,  # every case's: only those with an open handoff row change anything
+    Case.PartnerDecided,  # 多地联办: one city's part decided
     Case.PaperMaterialsPosted,
     Case.PaperMaterialsArchived,
 )
@@ -35,7 +36,7 @@ class TongbanBoardProjection:
     name: str = "tongban_board"
     topics: frozenset[str] | None = TONGBAN_TOPICS
     tables: Sequence[str] = ("tongban_handoffs",)
-    schema_version = 2  # 2: when the paper originals were posted and archived
+    schema_version = 3  # 2: when the paper originals were posted and archived; 3: 多地联办 per city
 
     async def create_tables(self, conn: asyncpg.Connection, suffix: str) -> None:
         await conn.execute(
@@ -80,19 +81,31 @@ async def _apply(conn: asyncpg.Connection, table: str, case_id: UUID, event: Any
                 event.mode,
                 event.timestamp,
             )
+        # The partner's own row: a 多地联办 case has one per city.
         case Case.HandoffAccepted():
             await conn.execute(
                 f"UPDATE {table} SET accepted_at = $2 WHERE case_id = $1 AND direction = 'sent' "
-                "AND refused_at IS NULL AND concluded_at IS NULL",
+                "AND partner = $3 AND refused_at IS NULL AND concluded_at IS NULL",
                 case_id,
                 event.timestamp,
+                event.actor.id,
             )
         case Case.HandoffRefused():
             await conn.execute(
                 f"UPDATE {table} SET refused_at = $2 WHERE case_id = $1 AND direction = 'sent' "
-                "AND refused_at IS NULL AND concluded_at IS NULL",
+                "AND partner = $3 AND refused_at IS NULL AND concluded_at IS NULL",
                 case_id,
                 event.timestamp,
+                event.actor.id,
+            )
+        case Case.PartnerDecided():
+            await conn.execute(
+                f"UPDATE {table} SET concluded_at = $2, result = $3 WHERE case_id = $1 "
+                "AND direction = 'sent' AND partner = $4 AND refused_at IS NULL AND concluded_at IS NULL",
+                case_id,
+                event.timestamp,
+                event.result.value,
+                event.actor.id,
             )
         case Case.PaperMaterialsPosted() | Case.PaperMaterialsArchived():
             column = (

@@ -8,6 +8,7 @@ will check it before anything is recorded, so the consumer that sends it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid5
@@ -37,14 +38,20 @@ def handoff_id(region: str, case_id: UUID, version: int) -> UUID:
 ONLINE_HANDOFF = Actor(id="system:通办", role=Role.SYSTEM, name="全程网办转办理地")
 
 
+def joint_handoff_id(region: str, case_id: UUID, version: int, partner: str) -> UUID:
+    """多地联办: each city's part has its own id, however many are handed off at once."""
+    return uuid5(HANDOFF_NAMESPACE, f"{region}/{case_id}/{version}/{partner}")
+
+
 @dataclass(frozen=True, slots=True)
 class HandoffOutcome:
     case_id: UUID
     number: str
     status: CaseStatus
     version: int
-    handoff: UUID
+    handoff: UUID  # the (first) part's
     partner: str
+    parts: tuple[tuple[str, UUID], ...] = ()  # (partner, handoff) of each part handed off, in order
 
 
 class CaseHandoffs(CaseServiceBase):
@@ -63,16 +70,30 @@ class CaseHandoffs(CaseServiceBase):
             _check_sendable(case)
 
         case = await self.run(caller, case_id, hand_off)
-        sent = case.handoff
+        sent = case.partner_handoff(partner) if mode == "multi_city" else case.handoff
         assert sent is not None  # handed off, or a replay of the request that handed it off
-        return HandoffOutcome(
-            case_id=case.id,
-            number=case.number,
-            status=case.status,
-            version=case.version,
-            handoff=sent.handoff,
-            partner=sent.partner,
-        )
+        return _outcome(case, ((sent.partner, sent.handoff),))
+
+    async def hand_off_jointly(
+        self, caller: Identity, case_id: UUID, *, partners: Sequence[str], request_id: str | None = None
+    ) -> HandoffOutcome:
+        """多地联办: one acceptance here; each partner city decides its part; the case concludes with all."""
+        registered = {p: await self.partners.find(p) if self.partners is not None else None for p in partners}
+
+        def hand_off(case: Case, actor: Actor, channel: Channel, at: datetime) -> None:
+            if request_id is not None and request_id in case.processed_requests:
+                return  # a retry of the request that handed them off
+            for partner in partners:
+                check_taken(registered[partner], partner, case.item_code, "multi_city")
+            parts = [(p, joint_handoff_id(self.region, case.id, case.version, p)) for p in partners]
+            case.hand_off_jointly(actor, channel, at, parts=parts, request_id=request_id)
+            for _, handoff in parts:
+                _check_sendable(case, handoff)
+
+        case = await self.run(caller, case_id, hand_off)
+        # Each city's latest part, whatever became of it since (a retry answers as the first time did).
+        latest = {part.partner: part for part in case.joint}
+        return _outcome(case, tuple((p, latest[p].handoff) for p in partners if p in latest))
 
     async def post_paper_materials(
         self, caller: Identity, case_id: UUID, *, waybill_number: str, carrier: str = "EMS",
@@ -99,9 +120,17 @@ class CaseHandoffs(CaseServiceBase):
         _check_sendable(case)
 
 
-def _check_sendable(case: Case) -> None:
+def _outcome(case: Case, parts: tuple[tuple[str, UUID], ...]) -> HandoffOutcome:
+    partner, handoff = parts[0]
+    return HandoffOutcome(
+        case_id=case.id, number=case.number, status=case.status, version=case.version, handoff=handoff,
+        partner=partner, parts=parts,
+    )  # fmt: skip
+
+
+def _check_sendable(case: Case, handoff: UUID | None = None) -> None:
     """Refuse, before anything is recorded, a case the partner's inbox would refuse."""
     try:
-        encoded(handoff_requested(case))
+        encoded(handoff_requested(case, handoff))
     except PayloadError as exc:
         raise InvalidCommandError(f"the case cannot be handed off as it is: {exc}") from None

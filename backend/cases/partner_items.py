@@ -19,11 +19,12 @@ from projections.partners import PartnerInfo
 
 PARTNER_FILING = "partner:"  # + the partner's region: the catalogue version of a partner's item
 
-# 异地代收代办 wherever the application arrives; 全程网办 only online, where the partner serves the applicant.
+# 异地代收代办 and 多地联办 (both accepted at our window first) wherever the application arrives;
+# 全程网办 only online, where the partner serves the applicant.
 _FILING_MODES: dict[Role, tuple[str, ...]] = {
-    Role.CLERK: ("remote_collect",),
-    Role.CITIZEN: ("remote_collect", "full_online"),
-    Role.AGENT: ("remote_collect", "full_online"),
+    Role.CLERK: ("remote_collect", "multi_city"),
+    Role.CITIZEN: ("remote_collect", "multi_city", "full_online"),
+    Role.AGENT: ("remote_collect", "multi_city", "full_online"),
 }
 
 

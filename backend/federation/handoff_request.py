@@ -9,6 +9,7 @@ the sha256 of the files uploaded here.
 from __future__ import annotations
 
 from typing import cast
+from uuid import UUID
 
 from backend.federation.kinds import (
     ENCODER,
@@ -25,9 +26,13 @@ from domain.personal import plain
 REQUESTED = "handoff.requested"
 
 
-def handoff_requested(case: Case) -> HandoffRequested:
-    """The case as it stood when handed off; PayloadError for what a handoff cannot carry."""
-    handoff, terms = case.handoff, case.acceptance
+def handoff_requested(case: Case, handoff_id: UUID | None = None) -> HandoffRequested:
+    """The case as it stood when handed off; PayloadError for what a handoff cannot carry.
+
+    `handoff_id` names a 多地联办 part; without it, the case's one handoff.
+    """
+    handoff = next((p for p in case.joint if p.handoff == handoff_id), None) or case.handoff
+    terms = case.acceptance
     if handoff is None or (terms is None and handoff.mode != "full_online"):
         raise PayloadError(f"case {case.number} was not accepted and handed off")
     if refs := sorted(m for m, source in case.materials.items() if not isinstance(source, UploadedFile)):

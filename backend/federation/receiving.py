@@ -83,10 +83,12 @@ class TongbanHandoffs:
             match event:
                 case Case.HandedOff():
                     await self._send_request(conn, suffix, event, case_id, version)
-                case Case.HandoffRefused():
+                case Case.HandoffRefused():  # the refusing city's handoff (多地联办: one of several)
                     await conn.execute(
-                        f"UPDATE {TABLE}{suffix} SET open = false WHERE case_id = $1 AND open", case_id
-                    )
+                        f"UPDATE {TABLE}{suffix} SET open = false "
+                        "WHERE case_id = $1 AND partner = $2 AND open",
+                        case_id, event.actor.id,
+                    )  # fmt: skip
                 case Case.Concluded(result=ResultCode.WITHDRAWN) if event.actor.role is not Role.PARTNER:
                     await self._follow_up(
                         conn, suffix, case_id, event, HandoffWithdrawn(reason=event.reason or None)
@@ -105,7 +107,7 @@ class TongbanHandoffs:
             handoff=event.handoff,
             seq=1,
             sent_at=event.timestamp,
-            payload=msgspec.Raw(encoded(handoff_requested(case))),
+            payload=msgspec.Raw(encoded(handoff_requested(case, event.handoff))),
         )
         await enqueue(conn, event.partner, message)
         await conn.execute(
@@ -117,23 +119,24 @@ class TongbanHandoffs:
     async def _follow_up(
         self, conn: asyncpg.Connection, suffix: str, case_id: UUID, event: Any, payload: Payload
     ) -> None:
-        """The open handoff's next message, if the case has one open; a withdrawal closes it."""
+        """The next message of each open handoff of the case (多地联办: every city's); a withdrawal
+        closes them. None open (never handed off, or refused): nothing to tell.
+        """
         closes = isinstance(payload, HandoffWithdrawn)
-        row = await conn.fetchrow(
+        rows = await conn.fetch(
             f"UPDATE {TABLE}{suffix} SET last_seq = last_seq + 1, open = open AND NOT $2 "
             "WHERE case_id = $1 AND open RETURNING handoff, partner, last_seq",
             case_id, closes,
         )  # fmt: skip
-        if row is None:
-            return  # never handed off, or the partner refused it: nothing to tell
-        message = Message(
-            kind=_FOLLOW_UP_KINDS[type(payload)],
-            handoff=row["handoff"],
-            seq=row["last_seq"],
-            sent_at=event.timestamp,
-            payload=msgspec.Raw(ENCODER.encode(payload)),
-        )
-        await enqueue(conn, row["partner"], message)
+        for row in sorted(rows, key=lambda r: r["partner"]):
+            message = Message(
+                kind=_FOLLOW_UP_KINDS[type(payload)],
+                handoff=row["handoff"],
+                seq=row["last_seq"],
+                sent_at=event.timestamp,
+                payload=msgspec.Raw(ENCODER.encode(payload)),
+            )
+            await enqueue(conn, row["partner"], message)
 
 
 _FOLLOW_UP_KINDS: dict[type[Payload], str] = {

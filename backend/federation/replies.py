@@ -76,10 +76,10 @@ def reply_handlers(
 
         def act(case: Case) -> None:
             # A message applied already is the case's to ignore (its request id), whatever came since.
-            current = case.handoff.handoff if case.handoff is not None else None
             if request_id in case.processed_requests:
                 return
-            if current != message.handoff:
+            if message.handoff not in case.handoff_ids():
+                current = case.handoff.handoff if case.handoff is not None else None
                 raise UnknownHandoffError(
                     f"handoff {message.handoff} of case {case.number} is over: the case went on as {current}"
                 )

@@ -3,11 +3,12 @@
 Pure: the same events give the same payloads, so a rebuild enqueues the same messages
 (and the outbox drops them by their ids). The ReceivedFromPartner event is the taking
 on (`handoff.accepted`, message 1); a decision the partner city can mirror (approved or
-denied) is `decision.reported`; 不予受理 by our window is `handoff.refused`, with the path
-forward; the result mailed or issued is `result.delivered`, and the paper originals
-archived `materials.archived`; every other step is `status.reported`, in the words of
-this city's own timeline, its staff-only steps flagged so the other side can leave them
-out of the applicant's view while still counting them in the sequence.
+denied, or 秒批 by our rule) is `decision.reported`; 不予受理 by our window is
+`handoff.refused`, with the path forward; the result mailed or issued is
+`result.delivered`, and the paper originals archived `materials.archived`; every other
+step is `status.reported`, in the words of this city's own timeline, its staff-only
+steps flagged so the other side can leave them out of the applicant's view while still
+counting them in the sequence.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def report(event: Any, facts: CaseFacts, number: str) -> Payload:
             return HandoffAccepted(case_number=number)
         case Case.Concluded(result=ResultCode.APPROVED, reason=reason):
             return DecisionReported(result="approved", reason=reason or None)
+        case Case.InstantlyApproved():  # 秒批: accepted and approved in one step by our rule
+            return DecisionReported(result="approved", reason=None)
         case Case.Concluded(result=ResultCode.DENIED, reason=reason):  # the same two as PARTNER_RESULTS
             return DecisionReported(result="denied", reason=reason)
         case Case.Concluded():

@@ -47,10 +47,10 @@ class Case(
 ):
     """Each stage's commands and events live in the module of that stage; see domain/case/base.py."""
 
-    # The shape of the state a snapshot holds: 2 added `hall`, 3 `handoff` and `origin` (通办), 4 `paper`. The
-    # store rebuilds a case from its events rather than use a snapshot of an older shape
-    # (backend/store/aggregates.py).
-    class_version = 4
+    # The shape of the state a snapshot holds: 2 added `hall`, 3 `handoff` and `origin` (通办),
+    # 4 `paper`, 5 `joint` (多地联办). The store rebuilds a case from its events rather than use a
+    # snapshot of an older shape (backend/store/aggregates.py).
+    class_version = 5
 
     @classmethod
     def submit(

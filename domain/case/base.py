@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate
 
 from domain.case import checks
@@ -115,6 +117,7 @@ class CaseBase(Aggregate):
         self.supervisions: tuple[Supervision, ...] = ()
         # 跨城通办: the partner city handling the case, or the one it came from.
         self.handoff: HandoffState | None = None
+        self.joint: tuple[HandoffState, ...] = ()  # 多地联办: one part per partner city, in hand-off order
         self.origin: Origin | None = None
         self.paper: PaperPosting | None = (
             None  # 异地代收代办: the paper originals on their way to the archive
@@ -144,7 +147,32 @@ class CaseBase(Aggregate):
     @property
     def with_partner(self) -> bool:
         """Handed to a partner city that has not refused it: that city handles it."""
-        return self.handoff is not None and self.handoff.refused is None
+        single = self.handoff is not None and self.handoff.refused is None
+        return single or any(part.open for part in self.joint)
+
+    def partner_handoff(self, partner: str) -> HandoffState | None:
+        """The partner's handoff of this case that it has not refused: a 多地联办 part, or the one handoff."""
+        for part in self.joint:
+            if part.partner == partner and part.refused is None:
+                return part
+        single = self.handoff
+        return single if single is not None and single.refused is None and single.partner == partner else None
+
+    def handoff_ids(self) -> frozenset[UUID]:
+        """The handoffs a partner's message may name: the latest single one, and every 多地联办 part."""
+        ids = {part.handoff for part in self.joint}
+        if self.handoff is not None:
+            ids.add(self.handoff.handoff)
+        return frozenset(ids)
+
+    def _replace_handoff(self, partner: str, **changes: Any) -> None:
+        """Change the partner's handoff (a 多地联办 part, else the one handoff), as its events apply."""
+        for n, part in enumerate(self.joint):
+            if part.partner == partner and part.refused is None:
+                self.joint = (*self.joint[:n], msgspec.structs.replace(part, **changes), *self.joint[n + 1 :])
+                return
+        assert self.handoff is not None
+        self.handoff = msgspec.structs.replace(self.handoff, **changes)
 
     @property
     def item_codes(self) -> tuple[str, ...]:
@@ -188,13 +216,9 @@ class CaseBase(Aggregate):
     def _from_partner(self, actor: Actor, at: datetime, command: str) -> tuple[datetime, HandoffState]:
         """跨城通办: a command the handling city reports; only the city the case is with may."""
         at = self._admit(actor, at, (Role.PARTNER,))
-        handoff = self.handoff
-        if handoff is None or not self.with_partner:
-            raise IllegalTransitionError(f"cannot {command}: the case is not with a partner city")
-        if actor.id != handoff.partner:
-            raise IllegalTransitionError(
-                f"cannot {command}: the case is with {handoff.partner}, not {actor.id}"
-            )
+        handoff = self.partner_handoff(actor.id)
+        if handoff is None:
+            raise IllegalTransitionError(f"cannot {command}: the case is not with partner city {actor.id}")
         return at, handoff
 
     def _require(self, command: str, allowed: Collection[CaseStatus]) -> None:

@@ -14,6 +14,8 @@ from domain.case.values import Actor, Channel, Role
 
 DECIDERS = (Role.OFFICER, Role.CLERK)
 PARTNER_RESULTS = (ResultCode.APPROVED, ResultCode.DENIED)  # what a handling city's decision can be
+# 多地联办: the case concludes by itself once every city has decided its part.
+JOINT = Actor(id="system:多地联办", role=Role.SYSTEM, name="多地联办")
 # Results with a command of their own, because someone else decides them.
 _OWN_COMMAND = {
     ResultCode.WITHDRAWN: "withdraw",
@@ -76,23 +78,56 @@ class CaseConclusion(CaseBase):
         reason: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        """办结 as the handling city decided it: the case here ends with the same result."""
+        """办结 as the handling city decided it: the case here ends with the same result.
+
+        多地联办: the city decides its own part (`PartnerDecided`); the case concludes, in the
+        same append, once every part not refused is decided: approved if all approved,
+        else denied with the deniers' reasons.
+        """
         if self._seen(request_id):
             return
-        at = self._admit(actor, at, (Role.PARTNER,))
-        handoff = self.handoff
-        if handoff is None or not self.with_partner or actor.id != handoff.partner:
-            raise IllegalTransitionError("cannot record a decision: the case is not with this partner city")
+        at, handoff = self._from_partner(actor, at, "record the partner's decision")
         if handoff.partner_number is None:
             raise IllegalTransitionError("the partner city has not taken the case on yet")
+        if handoff.result is not None:
+            raise IllegalTransitionError(f"{actor.id} has decided its part already")
         self._require("record the partner's decision", (CaseStatus.IN_HANDLING, CaseStatus.ACCEPTED))
         if result not in PARTNER_RESULTS:
             raise InvalidCommandError(f"a partner city decides {', '.join(PARTNER_RESULTS)}, not {result}")
         if result is ResultCode.DENIED:
             checks.text(reason or "", "reason")
+        if handoff.mode != "multi_city":
+            self._record(
+                self.Concluded,
+                actor,
+                channel,
+                at,
+                request_id,
+                result=result,
+                reason=reason,
+                forwarded_to=None,
+            )
+            return
+        self._record(self.PartnerDecided, actor, channel, at, request_id, result=result, reason=reason)
+        parts = [p for p in self.joint if p.refused is None]
+        if any(p.result is None for p in parts):
+            return  # another city is still deciding its part
+        denials = [f"{p.partner}：{p.reason}" for p in parts if p.result is ResultCode.DENIED]
         self._record(
-            self.Concluded, actor, channel, at, request_id, result=result, reason=reason, forwarded_to=None
-        )
+            self.Concluded, JOINT, Channel.SYSTEM, at, None,
+            result=ResultCode.DENIED if denials else ResultCode.APPROVED,
+            reason="；".join(denials) or None, forwarded_to=None,
+        )  # fmt: skip
+
+    class PartnerDecided(CaseBase.Event):
+        """多地联办: one city decided its part of the case."""
+
+        result: ResultCode
+        reason: str | None
+
+        def apply(self, aggregate: CaseConclusion) -> None:
+            aggregate._replace_handoff(self.actor.id, result=self.result, reason=self.reason)
+            super().apply(aggregate)
 
     def _check_approvable(self) -> None:
         self._require("approve", UNDER_WAY)

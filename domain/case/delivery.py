@@ -8,13 +8,23 @@ from domain.case import checks
 from domain.case.base import CaseBase
 from domain.case.errors import IllegalTransitionError, InvalidCommandError
 from domain.case.records import Delivery, DeliveryMethod, Pickup
+from domain.case.status import ResultCode
 from domain.case.values import Actor, Channel, Role
 
 ISSUERS = (Role.SYSTEM, Role.OFFICER, Role.CLERK)
 
 
 class CaseDelivery(CaseBase):
-    def _check_deliverable(self, command: str) -> None:
+    def _check_deliverable(self, command: str, actor: Actor | None = None) -> None:
+        if actor is not None and actor.role is Role.PARTNER:
+            # 跨城通办: the handling city sent the result; a 多地联办 city may, once its own part is approved.
+            part = self.partner_handoff(actor.id)
+            if part is None:
+                raise IllegalTransitionError(
+                    f"cannot {command}: the case is not with partner city {actor.id}"
+                )
+            if part.result is ResultCode.APPROVED:
+                return
         if not self.approved:
             raise IllegalTransitionError(
                 f"cannot {command}: the case has no standing approval ({self.status.label})"
@@ -34,9 +44,7 @@ class CaseDelivery(CaseBase):
         if self._seen(request_id):
             return
         at = self._admit(actor, at, (*ISSUERS, Role.PARTNER))
-        if actor.role is Role.PARTNER:  # 跨城通办: the handling city issued it
-            at, _ = self._from_partner(actor, at, "record the partner's e-licence")
-        self._check_deliverable("issue an e-licence")
+        self._check_deliverable("issue an e-licence", actor)
         checks.text(licence_number, "licence number")
         if item_code is not None and item_code not in self.item_codes:
             raise InvalidCommandError(f"item {item_code} is not part of this case")
@@ -136,9 +144,7 @@ class CaseDelivery(CaseBase):
         if self._seen(request_id):
             return
         at = self._admit(actor, at, (Role.CLERK, Role.SYSTEM, Role.PARTNER))
-        if actor.role is Role.PARTNER:  # 跨城通办: the handling city posted it to the applicant
-            at, _ = self._from_partner(actor, at, "record the partner's mailing")
-        self._check_deliverable("mail the result")
+        self._check_deliverable("mail the result", actor)
         checks.text(waybill_number, "waybill number")
         checks.text(carrier, "carrier")
         if any(d.reference == waybill_number for d in self.deliveries):

@@ -139,6 +139,14 @@ class HandoffState(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: datetime
     partner_number: str | None = None  # the handling city's own 办件编号, once it took the case on
     refused: str | None = None  # why the partner refused it; the case is back with the window
+    # 多地联办: each part is decided on its own; the case concludes once every open part is.
+    result: ResultCode | None = None
+    reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Still with the partner: neither refused nor decided."""
+        return self.refused is None and self.result is None
 
 
 class Origin(msgspec.Struct, frozen=True, kw_only=True):

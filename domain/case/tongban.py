@@ -13,6 +13,7 @@ The handoff id is the same on both sides.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -51,10 +52,19 @@ class CaseTongban(CaseBase):
         at = self._admit(actor, at, (Role.CLERK, Role.SYSTEM))
         if mode == "full_online":
             self._require("hand off for 全程网办", BEFORE_ACCEPTANCE)
+        elif mode == "multi_city" and any(part.open for part in self.joint):
+            # 多地联办: another city joins the cities already working on the case.
+            self._require("hand off", (CaseStatus.IN_HANDLING,))
         else:
             self._require("hand off", (CaseStatus.ACCEPTED,))
-        if self.handoff is not None and self.with_partner:
+        if self.handoff is not None and self.handoff.refused is None and self.handoff.mode != "multi_city":
             raise IllegalTransitionError(f"the case is already with {self.handoff.partner}")
+        if self.partner_handoff(partner) is not None:
+            raise IllegalTransitionError(f"the case is already with {partner}")
+        if mode == "multi_city" and self.tasks:
+            raise IllegalTransitionError(
+                "a case routed to our own departments is not shared with other cities"
+            )
         if self.origin is not None:
             raise IllegalTransitionError("a case received from a partner city is not handed on")
         if not (partner.isascii() and partner.isdigit() and len(partner) == 6):
@@ -65,15 +75,44 @@ class CaseTongban(CaseBase):
             self.HandedOff, actor, channel, at, request_id, partner=partner, mode=mode, handoff=handoff
         )
 
+    def hand_off_jointly(
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        parts: Sequence[tuple[str, UUID]],
+        request_id: str | None = None,
+    ) -> None:
+        """多地联办: one acceptance here, and each partner city (region, handoff id) decides its own part."""
+        if self._seen(request_id):
+            return
+        partners = [partner for partner, _ in parts]
+        if not partners or len(set(partners)) != len(partners):
+            raise InvalidCommandError("多地联办 names one or more partner cities, each once")
+        if not all(p.isascii() and p.isdigit() and len(p) == 6 for p in partners):
+            raise InvalidCommandError("a partner city is named by its 6-digit region code")
+        if taken := [p for p in partners if self.partner_handoff(p) is not None]:
+            raise IllegalTransitionError(f"the case is already with {', '.join(taken)}")
+        for n, (partner, handoff) in enumerate(parts):
+            self.hand_off(
+                actor, channel, at, partner=partner, mode="multi_city", handoff=handoff,
+                request_id=request_id if n == 0 else None,  # one request: the first event answers for it
+            )  # fmt: skip
+
     class HandedOff(CaseBase.Event):
         partner: str
         mode: str
         handoff: UUID
 
         def apply(self, aggregate: CaseTongban) -> None:
-            aggregate.handoff = HandoffState(
+            state = HandoffState(
                 partner=self.partner, mode=self.mode, handoff=self.handoff, sent_at=self.timestamp
             )
+            if self.mode == "multi_city":  # 多地联办: one part among several
+                aggregate.joint = (*aggregate.joint, state)
+            else:
+                aggregate.handoff = state
             super().apply(aggregate)
 
     def record_partner_acceptance(
@@ -98,8 +137,7 @@ class CaseTongban(CaseBase):
         partner_number: str
 
         def apply(self, aggregate: CaseTongban) -> None:
-            assert aggregate.handoff is not None
-            aggregate.handoff = msgspec.structs.replace(aggregate.handoff, partner_number=self.partner_number)
+            aggregate._replace_handoff(self.actor.id, partner_number=self.partner_number)
             super().apply(aggregate)
 
     def record_handoff_refusal(
@@ -135,8 +173,7 @@ class CaseTongban(CaseBase):
         path_forward: str | None = None  # the handling city's 不予受理: where the applicant can go instead
 
         def apply(self, aggregate: CaseTongban) -> None:
-            assert aggregate.handoff is not None
-            aggregate.handoff = msgspec.structs.replace(aggregate.handoff, refused=self.reason)
+            aggregate._replace_handoff(self.actor.id, refused=self.reason)
             if aggregate.acceptance is None and self.path_forward is not None:
                 aggregate.intake = CaseStatus.NOT_ACCEPTED
                 aggregate.refusal = Refusal(

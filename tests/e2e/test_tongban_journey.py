@@ -21,13 +21,15 @@ from tests.dbutil import drop_schema_sync, new_schema_name
 from tests.e2e.case_journey_support import login, ok, pdf, upload, wait_for
 from tests.e2e.conftest import LiveServer, start_server, stop_server
 from tests.e2e.stream_support import Desk
-from tests.e2e.tongban_support import CHANGSHA, ENV, GETI, WANG, ZHUZHOU, register, staff, stream
+from tests.e2e.tongban_support import CHANGSHA, ENV, GETI, WANG, XIANGTAN, ZHUZHOU, register, staff, stream
 
 pytestmark = pytest.mark.e2e
 
 FOOD = "11430100006182474N010100300000"  # 食品经营许可: 长沙's registry says 株洲 takes it, 株洲 does not
 # 失业保险金申领: 株洲 serves it 全程网办; 长沙's own catalogue leaves it out, so it is 株洲's item there.
 BENEFIT = "114301000061839447050400200000"
+# 社会保障卡申领: 长沙 accepts it, and 株洲 and 湘潭 each decide their part (多地联办).
+FUND = "114301000061839447200400500000"
 
 
 def changsha_catalogue(tmp: Path) -> Path:
@@ -44,14 +46,17 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveS
     tmp = Path(tmp_path_factory.mktemp("tongban"))
     servers: dict[str, LiveServer] = {}
     try:
-        own = {CHANGSHA: {"CITYPASS_CATALOGUE": str(changsha_catalogue(tmp))}, ZHUZHOU: {}}
-        for region in (CHANGSHA, ZHUZHOU):
+        own = {CHANGSHA: {"CITYPASS_CATALOGUE": str(changsha_catalogue(tmp))}, ZHUZHOU: {}, XIANGTAN: {}}
+        for region in (CHANGSHA, ZHUZHOU, XIANGTAN):
             env = {**ENV, "CITYPASS_REGION": region, **own[region]}
             servers[region] = start_server(tmp, new_schema_name(), env)
         accepts = [{"itemCode": code, "modes": ["remote_collect"]} for code in (GETI, FOOD)]
         accepts.append({"itemCode": BENEFIT, "modes": ["full_online"]})
+        accepts.append({"itemCode": FUND, "modes": ["multi_city"]})
         register(servers, CHANGSHA, ZHUZHOU, accepts=accepts)
+        register(servers, CHANGSHA, XIANGTAN, accepts=[{"itemCode": FUND, "modes": ["multi_city"]}])
         register(servers, ZHUZHOU, CHANGSHA, accepts=[])
+        register(servers, XIANGTAN, CHANGSHA, accepts=[])
         yield servers
     finally:
         for server in servers.values():
@@ -239,3 +244,60 @@ def test_an_online_application_goes_to_zhuzhou_at_once_and_a_withdrawal_follows_
     assert progress["case"]["status"] == "withdrawn"
     cs.close()
     zz.close()
+
+
+def take_and_approve(client: httpx.Client, region: str, number: str, department: str) -> str:
+    """In a handling city: the case from 长沙 arrives; its window accepts and routes it, its officers sign."""
+    admin = login(client, f"admin-{region}", "admin")
+
+    def arrived() -> dict[str, Any] | None:
+        found = [e for e in stream(client, admin) if e["type"] == "case.received_from_partner"]
+        return next((e for e in found if e["originNumber"] == number), None)
+
+    received = wait_for(arrived, f"the joint case in {region}")
+    assert received["mode"] == "multi_city"
+    case_id = str(received["case"]["id"])
+    clerk = login(client, f"clerk-{region}", "clerk", name="窗口", hall=f"HALL{region}")
+    staff(client, clerk, case_id, "pre-review", {"decision": "pass"})
+    staff(client, clerk, case_id, "acceptance", {"mode": "standard"})
+    staff(client, clerk, case_id, "routing")
+    for n in (1, 2, 3):
+        officer = login(client, f"officer-{region}-{n}", "officer", name=f"审批{n}", department=department)
+        staff(client, officer, case_id, f"tasks/{department}/claim")
+        staff(client, officer, case_id, f"tasks/{department}/approve", {"opinion": "同意"})
+    staff(client, officer, case_id, "conclusion", {"result": "approved"})
+    return case_id
+
+
+def test_one_acceptance_in_changsha_is_decided_in_zhuzhou_and_xiangtan_and_concludes_with_both(
+    cities: dict[str, LiveServer],
+) -> None:
+    cs = httpx.Client(base_url=cities[CHANGSHA].base_url, timeout=10)
+    desk = Desk.open(cs, "wang-fund")
+    origin = desk.submit(FUND, "tongban-fund-1", WANG)
+    desk.act(origin, "pre-review", {"decision": "pass"})
+    desk.act(origin, "acceptance", {"mode": "standard"})
+    body = {"mode": "multi_city", "partners": [ZHUZHOU, XIANGTAN]}
+    sent = staff(cs, desk.clerk, origin, "handoff", body)
+    assert [p["partner"] for p in sent["parts"]] == [ZHUZHOU, XIANGTAN] and sent["status"] == "in_handling"
+    number = sent["number"]
+
+    zz = httpx.Client(base_url=cities[ZHUZHOU].base_url, timeout=10)
+    xt = httpx.Client(base_url=cities[XIANGTAN].base_url, timeout=10)
+    take_and_approve(zz, ZHUZHOU, number, "RSJ")
+
+    def status() -> tuple[str, list[str]]:
+        progress = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=desk.citizen))
+        return progress["case"]["status"], [line["label"] for line in progress["timeline"]]
+
+    wait_for(lambda: "多地联办：430200出证办结" in status()[1] or None, "株洲's part decided, in 长沙")
+    assert status()[0] == "in_handling"  # 湘潭 has not decided its part yet
+    take_and_approve(xt, XIANGTAN, number, "RSJ")
+    wait_for(lambda: status()[0] == "concluded" or None, "the joint case concluded in 长沙", timeout=40)
+    labels = status()[1]
+    # 株洲 decided first, then 湘潭 (its steps in between); the last decision concluded the case.
+    assert labels[-2:] == ["多地联办：430300出证办结", "办结：出证办结"]
+    assert labels.index("多地联办：430200出证办结") < labels.index("多地联办：430300出证办结")
+    assert {"多地联办：转430200办理（跨城通办）", "多地联办：转430300办理（跨城通办）"} <= set(labels)
+    for client in (cs, zz, xt):
+        client.close()

@@ -13,8 +13,8 @@ import httpx
 from tests.e2e.case_journey_support import Headers, Person, login, ok, resident_id, wait_for
 from tests.e2e.conftest import LiveServer
 
-CHANGSHA, ZHUZHOU = "430100", "430200"
-NAMES = {CHANGSHA: "长沙市", ZHUZHOU: "株洲市"}
+CHANGSHA, ZHUZHOU, XIANGTAN = "430100", "430200", "430300"
+NAMES = {CHANGSHA: "长沙市", ZHUZHOU: "株洲市", XIANGTAN: "湘潭市"}
 GETI = "11430100006182474N010100200000"  # 个体工商户设立登记 (SCJGJ): 株洲 takes it by 异地代收代办
 ENV = {
     "CITYPASS_FEDERATION_RETRY_MIN_SECONDS": "0.05",

@@ -51,9 +51,11 @@ CHANGSHA, ZHUZHOU, XIANGTAN = "430100", "430200", "430300"
 ITEM = "11430200006182474N010100300000"  # 株洲's 食品经营许可: taken from us at a window or online
 ONLINE_ONLY = "11430200006182474N010100400000"  # taken only as 全程网办
 FOOD = "11430100006182474N010100300000"  # our own 食品经营许可
+JOINT = "11430200006182474N010100500000"  # taken by 株洲 and 湘潭 as 多地联办
 ACCEPTS = (
     Acceptance(item_code=ITEM, modes=("remote_collect", "full_online")),
     Acceptance(item_code=ONLINE_ONLY, modes=("full_online",)),
+    Acceptance(item_code=JOINT, modes=("multi_city",)),
 )
 ADMIN = Actor(id="admin-1", role=Role.SUPERVISOR, name="政务服务管理")
 CLERK = Caller(subject="clerk-1", role=Role.CLERK, name="周七", hall="SMZJ")
@@ -126,6 +128,11 @@ async def world(pool: asyncpg.Pool, recorder: EventRecorder) -> World:
         ADMIN, ZHUZHOU, name="株洲市", base_url="https://zwfw.zhuzhou.example", accepts=ACCEPTS,
         keys=[(key.kid, key.public_text())],
     )  # fmt: skip
+    xt = SigningKey.from_seed("xt-2026", b"\x08" * 32)
+    await PartnerService(store, clock=clock, own_region=CHANGSHA).configure(
+        ADMIN, XIANGTAN, name="湘潭市", base_url="https://zwfw.xiangtan.example",
+        accepts=(Acceptance(item_code=JOINT, modes=("multi_city",)),), keys=[(xt.kid, xt.public_text())],
+    )  # fmt: skip
     await catch_up(pool, mapper, CatalogueProjection(), PartnerProjection())
     partners = PartnerQueries(pool)
     service = CaseService(
@@ -164,7 +171,11 @@ async def test_a_handed_off_case_goes_out_once_with_the_applicant_in_the_clear(w
     case = await submit(world.service, CLERK, ITEM, "handoff")
     accepted = await world.service.accept(CLERK, case.id)
     # Refused before anything is recorded: a city we do not know, a mode the partner does not take.
-    for partner, mode in ((XIANGTAN, "remote_collect"), (ZHUZHOU, "multi_city")):
+    for partner, mode in (
+        (XIANGTAN, "remote_collect"),
+        (ZHUZHOU, "multi_city"),
+        ("430400", "remote_collect"),
+    ):
         with pytest.raises(HandoffNotAcceptedError):
             await world.service.hand_off(CLERK, case.id, partner=partner, mode=mode)
     assert (await world.case(case.id)).version == accepted.version
@@ -369,3 +380,54 @@ async def test_the_partner_sends_the_result_and_archives_the_paper(world: World)
         "纸质材料已寄往办理地归档（EMS EMS2001）", "办结：出证办结", "结果已寄出（EMS）", "纸质材料已归档",
     ]  # fmt: skip
     assert progress.case.status == CaseStatus.DELIVERED
+
+
+async def test_a_joint_case_goes_to_each_city_and_concludes_when_all_have_decided(world: World) -> None:
+    case_id = (await submit(world.service, CLERK, JOINT, "joint")).id
+    await world.service.accept(CLERK, case_id)
+    with pytest.raises(HandoffNotAcceptedError):  # one city not registered: nothing goes to any
+        await world.service.hand_off_jointly(CLERK, case_id, partners=[ZHUZHOU, "430400"])
+    assert (await world.case(case_id)).status is CaseStatus.ACCEPTED
+    done = await world.service.hand_off_jointly(CLERK, case_id, partners=[ZHUZHOU, XIANGTAN], request_id="j1")
+    again = await world.service.hand_off_jointly(
+        CLERK, case_id, partners=[ZHUZHOU, XIANGTAN], request_id="j1"
+    )
+    assert again == done and [p for p, _ in done.parts] == [ZHUZHOU, XIANGTAN]
+    zz, xt = (h for _, h in done.parts)
+    assert zz != xt and done.status is CaseStatus.IN_HANDLING
+    await world.send()
+    rows = await outbox(world.pool, zz, xt)
+    assert sorted((r["partner"], r["seq"], r["kind"]) for r in rows) == [
+        (ZHUZHOU, 1, "handoff.requested"), (XIANGTAN, 1, "handoff.requested"),
+    ]  # fmt: skip
+    for row in rows:
+        request = decode_payload("handoff.requested", bytes(ENVELOPE.decode(row["body"]).payload))
+        assert isinstance(request, HandoffRequested) and request.mode == "multi_city"
+
+    await world.apply("handoff.accepted", zz, 1, caseNumber="ZZ-0001")
+    await world.apply("handoff.accepted", xt, 1, partner=XIANGTAN, caseNumber="XT-0001")
+    await world.apply("decision.reported", zz, 2, result="approved")
+    assert (await world.case(case_id)).status is CaseStatus.IN_HANDLING  # 湘潭 is still deciding
+    with pytest.raises(UnknownHandoffError):  # 湘潭 speaking for 株洲's part
+        await world.apply("decision.reported", zz, 2, partner=XIANGTAN, result="approved")
+    await world.apply("decision.reported", xt, 2, partner=XIANGTAN, result="denied", reason="不在本市缴存")
+    ended = await world.case(case_id)
+    assert ended.status is CaseStatus.CONCLUDED and ended.conclusion is not None
+    assert ended.conclusion.reason == f"{XIANGTAN}：不在本市缴存"
+
+
+async def test_a_withdrawal_of_a_joint_case_goes_to_every_city_still_on_it(world: World) -> None:
+    case_id = (await submit(world.service, CLERK, JOINT, "joint-withdrawn")).id
+    await world.service.accept(CLERK, case_id)
+    done = await world.service.hand_off_jointly(CLERK, case_id, partners=[ZHUZHOU, XIANGTAN])
+    zz, xt = (h for _, h in done.parts)
+    await world.send()
+    await world.apply("handoff.refused", xt, 1, partner=XIANGTAN, reason="本市暂不办理")
+    assert (await world.case(case_id)).status is CaseStatus.IN_HANDLING  # 株洲 goes on
+    await world.service.withdraw(CITIZEN_AT_WINDOW, case_id, reason="不再需要")
+    await world.send()
+    rows = await outbox(world.pool, zz, xt)
+    assert sorted((r["partner"], r["seq"], r["kind"]) for r in rows) == [
+        (ZHUZHOU, 1, "handoff.requested"), (ZHUZHOU, 2, "handoff.withdrawn"),
+        (XIANGTAN, 1, "handoff.requested"),
+    ]  # fmt: skip

@@ -283,3 +283,96 @@ def test_the_handling_city_records_the_paper_coming_and_archives_it() -> None:
     case.archive_paper_materials(CLERK, WINDOW, STEP)
     labels = [fold(CaseFacts(), e) for e in case.collect_events()]
     assert labels[-2:] == ["收件地已寄出纸质材料（EMS EMS1）", "纸质材料已归档"]
+
+
+def jointly() -> tuple[Case, list[Any]]:
+    """多地联办: accepted here, handed to 株洲 and 湘潭 at once, both taking it on."""
+    case, history = STATES["accepted"]()
+    case.hand_off_jointly(
+        CLERK, WINDOW, STEP, parts=[("430200", uuid4()), ("430300", uuid4())], request_id="j"
+    )
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="ZZ-1")
+    case.record_partner_acceptance(XIANGTAN, CITY, STEP, partner_number="XT-1")
+    return case, history
+
+
+def test_a_joint_case_concludes_once_every_city_has_decided_its_part() -> None:
+    case, history = jointly()
+    case.hand_off_jointly(CLERK, WINDOW, STEP, parts=[("430200", uuid4())], request_id="j")  # a retry: no-op
+    assert [p.partner for p in case.joint] == ["430200", "430300"] and case.handoff is None
+    assert case.status is CaseStatus.IN_HANDLING
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.status is CaseStatus.IN_HANDLING and case.conclusion is None  # 湘潭 is still deciding
+    refused(case, lambda c: c.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.DENIED,
+                                                      reason="再议"), IllegalTransitionError)  # fmt: skip
+    case.mail_result(ZHUZHOU, CITY, STEP, waybill_number="EMS-ZZ")  # 株洲's own part is approved
+    refused(
+        case, lambda c: c.mail_result(XIANGTAN, CITY, STEP, waybill_number="EMS-XT"), IllegalTransitionError
+    )
+    case.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.status is CaseStatus.DELIVERED and case.approved
+    assert case.conclusion is not None and case.conclusion.concluded_by == "system:多地联办"
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-8:] == [
+        "多地联办：转430200办理（跨城通办）", "多地联办：转430300办理（跨城通办）",
+        "办理地已受理（ZZ-1）", "办理地已受理（XT-1）", "多地联办：430200出证办结", "结果已寄出（EMS）",
+        "多地联办：430300出证办结", "办结：出证办结",
+    ]  # fmt: skip
+    assert facts.status is case.status
+
+
+def test_one_city_denying_its_part_denies_the_joint_case_with_its_reason() -> None:
+    case, _ = jointly()
+    case.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.DENIED, reason="不符合条件")
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.status is CaseStatus.CONCLUDED and not case.approved
+    assert case.conclusion is not None and case.conclusion.reason == "430300：不符合条件"
+
+
+def test_a_city_refusing_its_part_leaves_the_others_and_may_be_replaced() -> None:
+    case, history = STATES["accepted"]()
+    case.hand_off_jointly(CLERK, WINDOW, STEP, parts=[("430200", uuid4()), ("430300", uuid4())])
+    case.record_handoff_refusal(XIANGTAN, CITY, STEP, reason="本市不办理")
+    assert case.status is CaseStatus.IN_HANDLING and [p.partner for p in case.joint if p.open] == ["430200"]
+    # Another city joins in 湘潭's place; 株洲 decides; then the new city does, and the case concludes.
+    changsha_county = Actor(id="430121", role=Role.PARTNER, name="长沙县")
+    case.hand_off(CLERK, WINDOW, STEP, partner="430121", mode="multi_city", handoff=uuid4())
+    refused(case, lambda c: c.hand_off(CLERK, WINDOW, STEP, partner="430200", mode="multi_city",
+                                       handoff=uuid4()), IllegalTransitionError)  # fmt: skip
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="ZZ-1")
+    case.record_partner_acceptance(changsha_county, CITY, STEP, partner_number="CSX-1")
+    case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.conclusion is None
+    case.record_partner_decision(changsha_county, CITY, STEP, result=ResultCode.APPROVED)
+    assert case.status is CaseStatus.CONCLUDED and case.approved
+    facts = CaseFacts()
+    for event in [*history, *case.collect_events()]:
+        fold(facts, event)
+        assert facts.status is not None
+    assert facts.status is case.status
+
+
+def test_the_last_city_refusing_sends_a_joint_case_back_to_the_window() -> None:
+    case, history = STATES["accepted"]()
+    case.hand_off_jointly(CLERK, WINDOW, STEP, parts=[("430200", uuid4()), ("430300", uuid4())])
+    case.record_handoff_refusal(XIANGTAN, CITY, STEP, reason="本市不办理")
+    case.record_handoff_refusal(ZHUZHOU, CITY, STEP, reason="本市不办理")
+    assert case.status is CaseStatus.ACCEPTED and not case.with_partner
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-1] == "多地联办：430200未接收：本市不办理" and facts.status is CaseStatus.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [[], [("430200", HANDOFF), ("430200", uuid4())], [("4302", HANDOFF)]],
+)
+def test_a_joint_hand_off_names_each_city_once_by_its_region(parts: list[tuple[str, Any]]) -> None:
+    refused(accepted(), lambda c: c.hand_off_jointly(CLERK, WINDOW, STEP, parts=parts), InvalidCommandError)
+
+
+def test_a_joint_hand_off_is_refused_whole_when_a_city_has_the_case_already() -> None:
+    case = handed_off()  # 异地代收代办 with 株洲
+    refused(case, lambda c: c.hand_off_jointly(CLERK, WINDOW, STEP, parts=[("430300", uuid4())]),
+            IllegalTransitionError)  # fmt: skip

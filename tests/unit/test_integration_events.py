@@ -51,6 +51,7 @@ VERSION_1 = {
     "case.received_from_partner": ("partner", "originCaseId", "originNumber", "mode", "handoff"),
     "case.paper_posted": ("waybillNumber", "carrier"),
     "case.paper_archived": (),
+    "case.partner_decided": ("result", "reason"),
 }
 ENVELOPE = ("type", "id", "position", "version", "occurredAt", "recordedAt", "case", "actor", "channel")
 

@@ -7,9 +7,16 @@ from uuid import uuid4
 
 import pytest
 
-from backend.federation.kinds import DecisionReported, HandoffAccepted, StatusReported
+from backend.federation.kinds import (
+    DecisionReported,
+    HandoffAccepted,
+    HandoffRefused,
+    MaterialsArchived,
+    ResultDelivered,
+    StatusReported,
+)
 from backend.federation.report_mapping import departments_in, kind_of, rendered, report, seq_of
-from domain.case import Case, Channel, ExtensionKind, ResultCode, SuspensionKind
+from domain.case import Actor, Case, Channel, ExtensionKind, ResultCode, Role, SuspensionKind
 from projections.case_facts import CaseFacts
 from tests.unit.case_builders import (
     CLERK,
@@ -28,6 +35,7 @@ from tests.unit.case_builders import (
 )
 
 NUMBER = "430100202605060000042"
+INSTANT = Actor(id="system:秒批", role=Role.SYSTEM, name="秒批规则")
 
 
 def received() -> Case:
@@ -122,3 +130,32 @@ def test_staff_only_steps_are_flagged_and_suspension_words_follow_the_timeline()
         ("case.resumed", "恢复办理", False),
         ("case.extension_requested", "申请延期", True),
     ]
+
+
+def test_an_instant_approval_here_is_the_decision_the_other_city_mirrors() -> None:
+    case = received()
+    case.approve_instantly(
+        INSTANT, SYS, STEP, rule_id="materials-complete", rule_version="1", receipt_number="SL-2",
+        query_password_hash=PASSWORD_HASH,
+    )  # fmt: skip
+    assert reports(case)[-1] == (2, DecisionReported(result="approved", reason=None))
+
+
+def test_our_refusal_mailing_and_archiving_go_back_as_their_own_kinds() -> None:
+    case = received()
+    case.refuse_acceptance(CLERK, WINDOW, STEP, reason="经营场所不在本市", path_forward="向所在地申请")
+    assert reports(case)[-1][1] == HandoffRefused(reason="经营场所不在本市", path_forward="向所在地申请")
+    mailed = received()
+    mailed.record_paper_posted(PARTNER, Channel.PARTNER_CITY, STEP, waybill_number="EMS1", carrier="EMS")
+    mailed.accept(CLERK, WINDOW, STEP, receipt_number="SL-1", query_password_hash=PASSWORD_HASH)
+    _route(mailed)
+    _sign_all(mailed)
+    mailed.conclude(officer(2), SYS, STEP, result=ResultCode.APPROVED)
+    mailed.mail_result(CLERK, WINDOW, STEP, waybill_number="EMS2")
+    mailed.archive_paper_materials(CLERK, WINDOW, STEP)
+    sent = reports(mailed)
+    assert sent[1][1] == StatusReported(
+        step="case.paper_posted", label="收件地已寄出纸质材料（EMS EMS1）", occurred_at=STEP, internal=True
+    )  # the receiving city's own news: counted in the sequence, not shown there again
+    assert sent[-2][1] == ResultDelivered(method="mail", reference="EMS2", carrier="EMS", delivered_at=STEP)
+    assert sent[-1][1] == MaterialsArchived(archived_at=STEP)

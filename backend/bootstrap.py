@@ -30,6 +30,7 @@ from backend.federation.admin import register_federation_admin_problems
 from backend.federation.build import (
     build_admin,
     build_applier,
+    build_handoff_files,
     build_inbox,
     build_relay,
     federation_handlers,
@@ -68,7 +69,11 @@ from miniapp_api.case_commands import case_command_handlers, register_case_probl
 from miniapp_api.case_queries import case_query_handlers
 from miniapp_api.complaint_routes import complaint_router, register_complaint_problems
 from miniapp_api.config import ApiConfig
-from miniapp_api.federation_routes import admin_federation_router, federation_messages_router
+from miniapp_api.federation_routes import (
+    admin_federation_router,
+    federation_files_router,
+    federation_messages_router,
+)
 from miniapp_api.materials import materials_router
 from miniapp_api.notification_routes import my_notifications_router
 from miniapp_api.partner_routes import federation_keys_router, partner_router, register_partner_problems
@@ -132,7 +137,7 @@ def build_runtime(
     if calendars is None:
         calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     catalogue = CatalogueQueries(lambda: runtime.pool)
-    items = catalogue_items(catalogue)
+    items = catalogue_items(catalogue, PartnerQueries(lambda: runtime.pool))  # partner items by name
     services: list[Service] = []
     if dispatcher:
         services.append(
@@ -156,7 +161,9 @@ def build_runtime(
         # 通办 messaging: the outbox's relay and the inbox's applier; leases and locks keep processes apart.
         partners = PartnerQueries(lambda: runtime.pool)
         services.append(build_relay(settings, url, lambda: runtime.pool, partners, utc_now))
-        handlers = federation_handlers(settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now)
+        handlers = federation_handlers(
+            settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now, material_store(settings)
+        )
         services.append(build_applier(settings, url, lambda: runtime.pool, handlers, utc_now))
     bookings = build_booking_service(settings, lambda: runtime.aggregates, calendars, utc_now)
     ratings = build_rating_service(settings, lambda: runtime.aggregates, calendars, catalogue)
@@ -280,6 +287,11 @@ def build_complaint_service(
     )
 
 
+def material_store(settings: Settings) -> MaterialStore:
+    """Uploaded materials; 通办 handoffs' files fetched from partner cities land here too."""
+    return MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
+
+
 def query_passwords(settings: Settings) -> QueryPasswords:
     """The 查询密码 hash, keyed by the data keys: the command side hashes, the anonymous lookup verifies."""
     return QueryPasswords(settings.privacy.data_keys)
@@ -323,7 +335,7 @@ def build_app(settings: Settings, url: str) -> Litestar:
     # The store and the pool exist once the runtime has started: hence the lambdas.
     calendars = CalendarService(lambda: runtime.aggregates, settings.cases.region)
     runtime = build_runtime(settings, url, with_consumers=settings.consumers.enabled, calendars=calendars)
-    materials = MaterialStore(settings.files.directory, max_bytes=settings.files.max_upload_bytes)
+    materials = material_store(settings)
     catalogue = CatalogueQueries(lambda: runtime.pool)
     cases = CaseQueries(
         lambda: runtime.pool, calendars.provider, utc_now, passwords=query_passwords(settings)
@@ -402,8 +414,18 @@ def build_app(settings: Settings, url: str) -> Litestar:
                     lambda: runtime.pool,
                     PartnerQueries(lambda: runtime.pool),
                     federation_handlers(  # the kinds it applies
-                        settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now
+                        settings, lambda: runtime.pool, lambda: runtime.aggregates, utc_now, materials
                     ).keys(),
+                    utc_now,
+                )
+            ),
+            federation_files_router(
+                build_handoff_files(
+                    settings,
+                    lambda: runtime.pool,
+                    lambda: runtime.aggregates,
+                    PartnerQueries(lambda: runtime.pool),
+                    materials,
                     utc_now,
                 )
             ),

@@ -1,13 +1,14 @@
-"""/federation/v1/messages, where partner cities deliver signed messages; and the admins' view of both ways.
+"""/federation/v1: partner cities deliver signed messages and fetch handoffs' files; the admins' view.
 
-The messages route takes no bearer token: the Ed25519 signature over the request (see
-backend/federation/signing.py) authenticates the sending city. It reads the body as
-sent, since the signature covers those exact bytes, and leaves every check to the
-inbox port: refusals arrive here as errors with their own problem types.
+The partner routes take no bearer token: the Ed25519 signature over the request (see
+backend/federation/signing.py) authenticates the calling city. They read the path and
+body as sent, since the signature covers those exact bytes, and leave every check to
+their port: refusals arrive here as errors with their own problem types.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 from uuid import UUID
@@ -42,6 +43,32 @@ class FederationInbox(Protocol):
         ...
 
 
+class ServedMaterial(Protocol):
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+
+
+class HandoffMaterialFiles(Protocol):
+    """backend.federation.material_files.HandoffFiles is the adapter."""
+
+    async def serve(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        handoff: UUID,
+        sha256: str,
+        remote: str | None,
+    ) -> ServedMaterial:
+        """The file, if the signing partner may have it; a refusal raises (404 for any file it may not)."""
+        ...
+
+
 class FederationAdmin(Protocol):
     """backend.federation.admin.FederationAdmin is the adapter."""
 
@@ -68,15 +95,48 @@ def federation_messages_router(inbox: FederationInbox) -> Router:
     )
     async def message(request: Request[Any, Any, Any]) -> Response[ReceivedOut]:
         body = await request.body()
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        path = request.scope["path"] + (f"?{query}" if query else "")
         remote = request.client.host if request.client else None
-        stored = await inbox.receive(request.method, path, dict(request.headers), body, remote)
+        stored = await inbox.receive(request.method, _as_sent(request), dict(request.headers), body, remote)
         if stored:
             return Response(ReceivedOut(status="accepted"), status_code=202)
         return Response(ReceivedOut(status="duplicate"), status_code=200)
 
     return Router(path="/federation/v1", route_handlers=[message], tags=["通办"])
+
+
+def federation_files_router(files: HandoffMaterialFiles) -> Router:
+    @get(
+        "/handoffs/{handoff:uuid}/materials/{sha256:str}",
+        opt={EXCLUDE_FROM_AUTH: True},
+        security=[{}],
+        summary="A material file of a handoff we sent the signing partner city",
+        description="Signed as messages are, over GET, the path as sent and an empty body, with a fresh "
+        "UUID as Citypass-Message-Id. 404 federation-material-not-found for any file not among those "
+        "the case has held since it was handed to that partner.",
+    )
+    async def material(
+        request: Request[Any, Any, Any], handoff: FromPath[UUID], sha256: FromPath[str]
+    ) -> Response[bytes]:
+        body = await request.body()
+        remote = request.client.host if request.client else None
+        served = await files.serve(
+            request.method, _as_sent(request), dict(request.headers), body, handoff, sha256, remote
+        )
+        digest = base64.b64encode(bytes.fromhex(served.sha256)).decode()
+        headers = {
+            "Cache-Control": "private, no-store",
+            "ETag": f'"{served.sha256}"',
+            "Repr-Digest": f"sha-256=:{digest}:",  # RFC 9530
+        }
+        return Response(served.data, media_type=served.media_type, headers=headers)
+
+    return Router(path="/federation/v1", route_handlers=[material], tags=["通办"])
+
+
+def _as_sent(request: Request[Any, Any, Any]) -> str:
+    """The path with its query, as the caller signed it."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return str(request.scope["path"]) + (f"?{query}" if query else "")
 
 
 def admin_federation_router(admin: FederationAdmin) -> Router:

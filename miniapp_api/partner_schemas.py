@@ -28,10 +28,12 @@ PublicKeyText = Annotated[
 class AcceptanceIn(ApiStruct, forbid_unknown_fields=True):
     item_code: str  # the partner's 事项编码
     modes: list[Mode]
+    name: str | None = None  # the item's name there (个体工商户设立登记): notices name the item by it
 
     def to_domain(self) -> Acceptance:
         # Unknown modes are the domain's to refuse, with a 422 that names them.
-        return Acceptance(item_code=self.item_code, modes=cast(tuple[TongbanMode, ...], tuple(self.modes)))
+        modes = cast(tuple[TongbanMode, ...], tuple(self.modes))
+        return Acceptance(item_code=self.item_code, modes=modes, name=self.name)
 
 
 class PublicKeyIn(ApiStruct, forbid_unknown_fields=True):
@@ -57,6 +59,7 @@ class PartnerIn(ApiStruct, forbid_unknown_fields=True):
 class AcceptanceOut(ApiStruct):
     item_code: str
     modes: list[str]
+    name: str | None
 
 
 class PublicKeyOut(ApiStruct):
@@ -84,7 +87,9 @@ def partner_out(info: PartnerInfo) -> PartnerOut:
         region=info.region,
         name=info.name,
         base_url=info.base_url,
-        accepts=[AcceptanceOut(item_code=a.item_code, modes=list(a.modes)) for a in info.accepts],
+        accepts=[
+            AcceptanceOut(item_code=a.item_code, modes=list(a.modes), name=a.name) for a in info.accepts
+        ],
         keys=[PublicKeyOut(kid=kid, public_key=key) for kid, key in sorted(info.keys.items())],
         version=info.version,
         updated_at=info.updated_at,

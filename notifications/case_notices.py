@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +31,7 @@ from notifications.policy import CaseNotice, display_name
 from projections.case_deadlines import compute, limit_from
 from projections.case_facts import CaseFacts, decode_facts, encode_facts, fold
 from projections.catalogue import BundleGuide, CatalogueQueries, ServiceGuide
+from projections.partners import PartnerInfo
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,28 @@ ItemLookup = Callable[[Collection[str]], Awaitable[Mapping[str, ItemFacts | None
 CalendarSource = Callable[[], Awaitable[WorkingCalendar]]
 
 
-def catalogue_items(catalogue: CatalogueQueries) -> ItemLookup:
-    """Item facts from the catalogue views (CatalogueQueries keeps entries until the catalogue changes)."""
+class PartnerItems(Protocol):
+    """projections.partners.PartnerQueries is the real one: the items partner cities take from us."""
+
+    async def accepting(self, item_code: str) -> Sequence[PartnerInfo]: ...
+
+
+def catalogue_items(catalogue: CatalogueQueries, partners: PartnerItems | None = None) -> ItemLookup:
+    """Item facts from the catalogue views (CatalogueQueries keeps entries until the catalogue changes).
+
+    A code our catalogue does not know may be a partner city's item (跨城通办): its name is
+    the one the partner registry gives, if any.
+    """
 
     async def lookup(codes: Collection[str]) -> Mapping[str, ItemFacts | None]:
-        return {code: _facts_of(guide) for code, guide in (await catalogue.guides(codes)).items()}
+        found = {code: _facts_of(guide) for code, guide in (await catalogue.guides(codes)).items()}
+        if partners is not None:
+            for code in [c for c in codes if found.get(c) is None]:
+                named = [
+                    a.name for p in await partners.accepting(code) for a in p.accepts if a.item_code == code
+                ]
+                found[code] = next((ItemFacts(n) for n in named if n), None)
+        return found
 
     return lookup
 

@@ -127,7 +127,8 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
     match event:
         case Case.Submitted():
             return [citizen(Purpose.SUBMITTED)]
-        case Case.MaterialsRequested(issues=issues):
+        case Case.MaterialsRequested(issues=issues) | Case.PartnerRequestedMaterials(issues=issues):
+            # The handling city's 一次性告知 (跨城通办) is answered here, as our own would be.
             return [citizen(Purpose.MATERIALS_REQUESTED, _materials(notice, issues, "尽快"))]
         case Case.Suspended(kind=SuspensionKind.AWAITING_SUPPLEMENT, issues=issues, expected_end=end):
             # 待补正: the list is what the applicant must act on, by a date: one urgent notice.
@@ -170,8 +171,10 @@ def intents_for(notice: CaseNotice, case_id: UUID, version: int, event: Any) -> 
             # and the time to seek 复议 runs from when they learn of it; quiet hours must not hold it back.
             revoked = {"reason": scrub(reason), "next_step": _REVOKED_NEXT_STEP}
             return [citizen(Purpose.COMMITMENT_REVOKED, revoked, urgent=True)]
-        case Case.HandoffRefused(reason=reason):
-            refused = {"reason": scrub(reason), "next_step": _HANDOFF_REFUSED_NEXT_STEP}
+        case Case.HandoffRefused(reason=reason, path_forward=path):
+            # The handling city's 不予受理 gives its own path forward; otherwise the window will call.
+            next_step = scrub(path) if path is not None else _HANDOFF_REFUSED_NEXT_STEP
+            refused = {"reason": scrub(reason), "next_step": next_step}
             return [citizen(Purpose.HANDOFF_REFUSED, refused)]
         case Case.AcceptanceRefused(reason=reason, path_forward=path):
             # 不予受理 ends the application, never as a bare no: the path forward is the next step.

@@ -251,6 +251,11 @@ def fold(facts: CaseFacts, event: Any) -> str:
             return f"办理地不予受理：{reason}"
         case Case.PartnerProgressed(label=label):
             return f"办理地：{label}"
+        case Case.PartnerRequestedMaterials(issues=issues):
+            facts.requested = {**facts.requested, **{i.material_id: i.reason for i in issues}}
+            if facts.accepted_on is None:  # 全程网办: owed before the handling city accepts
+                facts.intake = CaseStatus.AWAITING_CORRECTION
+            return "办理地一次性告知补正材料"
         case Case.ReceivedFromPartner(partner=partner, origin_number=number):
             return f"收自收件地（{partner}，{number}）（跨城通办）"
         case Case.PaperMaterialsPosted(carrier=carrier, waybill_number=waybill, actor=actor):

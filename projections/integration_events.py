@@ -298,6 +298,12 @@ class CasePartnerDecided(Envelope, frozen=True, tag="case.partner_decided"):
     reason: str | None
 
 
+class CasePartnerRequestedMaterials(Envelope, frozen=True, tag="case.partner_requested_materials"):
+    """The handling city's 一次性告知: the applicant supplies the materials here."""
+
+    issues: list[IssueOut]
+
+
 class CasePaperPosted(Envelope, frozen=True, tag="case.paper_posted"):
     """异地代收代办: the paper originals posted from the receiving city to the handling city's archive."""
 
@@ -353,6 +359,7 @@ IntegrationEvent: TypeAlias = (
     | CasePaperPosted
     | CasePaperArchived
     | CasePartnerDecided
+    | CasePartnerRequestedMaterials
 )
 
 ENCODER = msgspec.json.Encoder()

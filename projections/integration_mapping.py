@@ -40,6 +40,7 @@ from projections.integration_events import (
     CasePaperPosted,
     CasePartnerDecided,
     CasePartnerProgressed,
+    CasePartnerRequestedMaterials,
     CasePickedUp,
     CasePreReviewPassed,
     CaseReadyForPickup,
@@ -187,6 +188,9 @@ _MAPPINGS: Mapping[type[Any], tuple[type[Any], _Data]] = {
         "waybill_number": e.waybill_number, "carrier": e.carrier,
     }),
     Case.PaperMaterialsArchived: (CasePaperArchived, lambda e, v: {}),
+    Case.PartnerRequestedMaterials: (CasePartnerRequestedMaterials, lambda e, v: {
+        "issues": v.issues(e.issues),
+    }),
     Case.PartnerDecided: (CasePartnerDecided, lambda e, v: {
         "result": e.result.value, "reason": None if e.reason is None else v.text(e.reason),
     }),

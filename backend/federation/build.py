@@ -1,4 +1,4 @@
-"""Cross-city messaging built from the settings: the relay, the applier, the inbox, the admin view."""
+"""Cross-city messaging built from the settings: relay, applier, inbox, material files, admin view."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from backend.federation.followups import follow_up_handlers
 from backend.federation.handlers import DEV_NOTED, Handler, Handlers, dev_noted_handler
 from backend.federation.handling import HANDOFF_REQUESTED, HandoffRequests
 from backend.federation.inbox import Inbox
+from backend.federation.material_files import HandoffFiles, MaterialFetcher
 from backend.federation.relay import Relay
 from backend.federation.replies import reply_handlers
 from backend.federation.signing import SigningKey
+from backend.materials import MaterialStore
 from backend.settings import Settings
 from backend.store.aggregates import AggregateStore
 from projections.catalogue import CatalogueQueries
@@ -28,17 +30,25 @@ Clock = Callable[[], datetime]
 
 
 def federation_handlers(
-    settings: Settings, pool: PoolSource, aggregates: Callable[[], AggregateStore], clock: Clock
+    settings: Settings,
+    pool: PoolSource,
+    aggregates: Callable[[], AggregateStore],
+    clock: Clock,
+    files: MaterialStore,
 ) -> Handlers:
     """Every message kind this deployment applies, by kind."""
     # 收件地: the handling city's replies to the cases we handed off (replies.py).
     handlers: dict[str, Handler] = {**reply_handlers(aggregates, pool, PartnerQueries(pool), clock)}
-    # 办理地: a partner city's application opens a case here, or is refused (handling.py).
+    # 办理地: a partner city's application opens a case here, with its files fetched, or is refused.
+    fetcher = MaterialFetcher(
+        PartnerQueries(pool), settings.cases.region, signing_key(settings), files,
+        timeout_seconds=settings.federation.timeout_seconds,
+    )  # fmt: skip
     handlers[HANDOFF_REQUESTED] = HandoffRequests(
         aggregates, pool, CatalogueQueries(pool), PartnerQueries(pool), region=settings.cases.region,
-        clock=clock, number_pattern=settings.cases.number_pattern,
+        clock=clock, number_pattern=settings.cases.number_pattern, files=fetcher,
     )  # fmt: skip
-    handlers.update(follow_up_handlers(aggregates, clock))  # the receiving city's later messages
+    handlers.update(follow_up_handlers(aggregates, clock, files=fetcher))  # the receiving city's later ones
     if settings.is_dev:
         handlers[DEV_NOTED] = dev_noted_handler(pool)
     return handlers
@@ -54,15 +64,19 @@ def relay_rules(settings: Settings) -> RelayRules:
     )
 
 
+def signing_key(settings: Settings) -> SigningKey:
+    kid, seed = settings.federation.keys[0]  # the first key signs; the others are only published
+    return SigningKey.from_seed(kid, seed)
+
+
 def build_relay(
     settings: Settings, url: str, pool: PoolSource, directory: PartnerDirectory, clock: Clock
 ) -> Relay:
-    kid, seed = settings.federation.keys[0]  # the first key signs; the others are only published
     return Relay(
         pool,
         directory,
         settings.cases.region,
-        SigningKey.from_seed(kid, seed),
+        signing_key(settings),
         relay_rules(settings),
         clock=clock,
         listen=(url, settings.database.schema),
@@ -85,6 +99,18 @@ def build_inbox(
     settings: Settings, pool: PoolSource, directory: PartnerDirectory, kinds: Collection[str], clock: Clock
 ) -> Inbox:
     return Inbox(pool, directory, kinds, freshness_seconds=settings.federation.freshness_seconds, clock=clock)
+
+
+def build_handoff_files(
+    settings: Settings,
+    pool: PoolSource,
+    aggregates: Callable[[], AggregateStore],
+    directory: PartnerDirectory,
+    files: MaterialStore,
+    clock: Clock,
+) -> HandoffFiles:
+    freshness = settings.federation.freshness_seconds
+    return HandoffFiles(pool, aggregates, directory, files, freshness_seconds=freshness, clock=clock)
 
 
 def build_admin(pool: PoolSource) -> FederationAdmin:

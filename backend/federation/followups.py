@@ -2,6 +2,7 @@
 
     handoff.withdrawn   the applicant withdrew (撤回) there: withdraw our case, as the partner
     materials.posted    the paper originals are on their way to our archive (waybill)
+    materials.supplemented  the applicant's 补正 for our 一次性告知: supplement our case, as the partner
 
 Each runs as the partner city (role `partner`, channel `partner_city`) on the case the
 handoff opened here (handling_rules.handled_case_id), with the message id as the
@@ -18,9 +19,10 @@ from datetime import datetime
 
 from backend.federation.handlers import AppliedMessage, Handler
 from backend.federation.handling_rules import handled_case_id
-from backend.federation.kinds import HandoffWithdrawn, MaterialsPosted, decode_payload
+from backend.federation.kinds import HandoffWithdrawn, MaterialsPosted, SupplementSent, decode_payload
+from backend.federation.material_files import MissingFiles
 from backend.store.aggregates import AggregateStore
-from domain.case import Actor, Case, Channel, Role
+from domain.case import Actor, Case, Channel, MaterialSource, Role, UploadedFile
 from domain.case.status import OPEN
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,16 @@ Command = Callable[[Case, Actor, datetime, str], None]  # the case, the partner,
 
 
 def follow_up_handlers(
-    aggregates: Callable[[], AggregateStore], clock: Callable[[], datetime]
+    aggregates: Callable[[], AggregateStore],
+    clock: Callable[[], datetime],
+    *,
+    files: MissingFiles | None = None,
 ) -> dict[str, Handler]:
-    """The handlers of the receiving city's follow-up messages, by kind."""
+    """The handlers of the receiving city's follow-up messages, by kind.
+
+    `files` fetches a supplement's files from the receiving city first (material_files.py);
+    without it the case references them by sha256 only.
+    """
 
     async def carry_out(message: AppliedMessage, command: Command, *, while_open: bool) -> None:
         case_id = handled_case_id(message.partner, message.handoff)
@@ -65,4 +74,23 @@ def follow_up_handlers(
             a, Channel.PARTNER_CITY, at, waybill_number=payload.waybill_number, carrier=payload.carrier,
             request_id=r), while_open=False)  # fmt: skip
 
-    return {"handoff.withdrawn": withdrawn, "materials.posted": posted}
+    async def supplemented(message: AppliedMessage) -> None:
+        payload = decode_payload(message.kind, message.payload)
+        assert isinstance(payload, SupplementSent)
+        given: dict[str, MaterialSource] = {m.material_id: UploadedFile(m.sha256) for m in payload.materials}
+        if files is not None:  # raises while the receiving city cannot serve them: the applier retries
+            await files.fetch_missing(message.partner, message.handoff, [m.sha256 for m in payload.materials])
+
+        def supplement(case: Case, actor: Actor, at: datetime, request_id: str) -> None:
+            if not (set(case.requested) | case.missing_minor):
+                log.info("通办: a supplement for case %s, which owes nothing now", case.number)
+                return  # nothing asked (a 容缺 owed at the receiving city, say): kept there
+            case.supplement_materials(actor, Channel.PARTNER_CITY, at, materials=given, request_id=request_id)
+
+        await carry_out(message, supplement, while_open=True)
+
+    return {
+        "handoff.withdrawn": withdrawn,
+        "materials.posted": posted,
+        "materials.supplemented": supplemented,
+    }

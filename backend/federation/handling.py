@@ -5,6 +5,10 @@ and records where it came from in the same append, so it exists linked or not at
 Its id is derived from the handoff, so applying the request again (the applier does,
 after a crash between the handler and the mark) finds the case and does nothing.
 
+Before a case is opened, its material files are fetched from the receiving city
+(material_files.py), so a clerk here can open every one. A fetch that fails raises:
+the handoff is not refused, the applier tries the message again later.
+
 Taking the case on is not answered here: TongbanReports (reports.py) sends
 `handoff.accepted` from the ReceivedFromPartner event, so it and every later report
 are numbered from the case's own versions. A refusal is the handoff's message 1
@@ -28,6 +32,7 @@ from backend.federation import handling_rules as rules
 from backend.federation.handlers import AppliedMessage
 from backend.federation.handling_rules import HandoffNotTaken
 from backend.federation.kinds import ENCODER, HandoffRefused, HandoffRequested, decode_payload
+from backend.federation.material_files import MissingFiles
 from backend.federation.messages import Envelope
 from backend.federation.outbox import enqueue, message_id_for
 from backend.store.aggregates import AggregateStore
@@ -66,9 +71,10 @@ class HandoffRequests:
         region: str,
         clock: Callable[[], datetime],
         number_pattern: str = DEFAULT_PATTERN,
+        files: MissingFiles | None = None,  # None: the material files are not fetched
     ) -> None:
         self._aggregates, self._pool, self.catalogue, self.partners = aggregates, pool, catalogue, partners
-        self.region, self.clock, self.number_pattern = region, clock, number_pattern
+        self.region, self.clock, self.number_pattern, self.files = region, clock, number_pattern, files
 
     async def __call__(self, message: AppliedMessage) -> None:
         request = decode_payload(HANDOFF_REQUESTED, message.payload)  # the inbox checked it fits
@@ -94,6 +100,9 @@ class HandoffRequests:
         served = rules.served_item(code, request.mode, guide, is_bundle=is_bundle)
         applicant, agent = rules.parties(request.applicant, request.agent)
         materials = rules.materials(request.materials)
+        if self.files is not None:  # the rules take it on: its files now, before a retry could skip a number
+            files = [m.sha256 for m in request.materials]
+            await self.files.fetch_missing(message.partner, message.handoff, files)
         found = await self.partners.find(message.partner)
         named = (p.city for p in served.spec.tongban if p.region == message.partner)
         city = found.name if found else next(named, None)

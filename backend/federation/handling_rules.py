@@ -80,9 +80,8 @@ def parties(applicant: Party, agent: Party | None) -> tuple[Applicant, Agent | N
 def materials(given: Sequence[Material]) -> dict[str, MaterialSource]:
     """The materials by id, each a file referenced by its sha256.
 
-    Only the references travel for now: the files themselves stay with the receiving
-    city until file transfer between deployments is built, so `materials_exist` is not
-    asked about them here.
+    The message carries only the references; the handler fetches the files themselves
+    from the receiving city (material_files.py) before it opens the case.
     """
     by_id: dict[str, MaterialSource] = {}
     for material in given:

@@ -11,8 +11,6 @@ freshness check before its id is even looked at.
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -20,35 +18,20 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from backend.federation.directory import Partner, PartnerDirectory
+from backend.federation.directory import PartnerDirectory
 from backend.federation.kinds import KINDS, PayloadError, decode_payload
 from backend.federation.messages import ENVELOPE, Envelope
 from backend.federation.refusals import (
-    BY_SIGNATURE_ERROR,
     FederationRefusal,
     KindUnknown,
     MessageConflict,
     MessageInvalid,
-    PartnerUnknown,
-    Refused,
     SequenceConflict,
-    record_refusal,
 )
-from backend.federation.signing import (
-    MESSAGE_HEADER,
-    REGION_HEADER,
-    SignatureError,
-    parse_public_key,
-    read_headers,
-    verify,
-)
-
-log = logging.getLogger(__name__)
+from backend.federation.signed_requests import authenticate, record_refused
 
 INBOX_CHANNEL_SUFFIX = "_federation_in"  # NOTIFY on `<schema>_federation_in` wakes the applier
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 _INSERT = """
 INSERT INTO federation_inbox (partner, message_id, handoff, seq, kind, body, received_at)
@@ -64,17 +47,6 @@ def decode_envelope(body: bytes) -> Envelope:
         return ENVELOPE.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is one
         raise MessageInvalid(str(exc)) from None
-
-
-def partner_keys(partner: Partner) -> dict[str, Ed25519PublicKey]:
-    """The partner's valid keys by id; one that does not parse is left out (and logged)."""
-    keys = {}
-    for kid, text in partner.keys.items():
-        try:
-            keys[kid] = parse_public_key(text)
-        except ValueError as exc:
-            log.error("federation: partner %s key %r is not usable: %s", partner.region, kid, exc)
-    return keys
 
 
 class Inbox:
@@ -100,23 +72,13 @@ class Inbox:
         try:
             return await self._take(method, path, headers, body)
         except FederationRefusal as refusal:
-            region = _header(headers, REGION_HEADER)
-            claimed_id = _header(headers, MESSAGE_HEADER)
-            message_id = uuid.UUID(claimed_id) if claimed_id and _UUID.match(claimed_id) else None
-            refused = Refused(self._clock(), region, message_id, refusal.kind, str(refusal), remote)
-            await record_refusal(self._pool(), refused)
+            await record_refused(self._pool(), self._clock(), headers, refusal, remote)
             raise
 
     async def _take(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> bool:
-        try:
-            region = read_headers(headers).region
-            partner = await self._directory.find(region)
-            if partner is None:
-                raise PartnerUnknown(f"{region} is not a partner city of this deployment")
-            keys = partner_keys(partner)
-            signed = verify(headers, method, path, body, keys, int(self._wall()), self._freshness)
-        except SignatureError as exc:
-            raise BY_SIGNATURE_ERROR[exc.kind](str(exc)) from None
+        signed = await authenticate(
+            self._directory, method, path, headers, body, now=int(self._wall()), freshness=self._freshness
+        )
         envelope = decode_envelope(body)
         if envelope.kind not in self._kinds:
             raise KindUnknown(f"no handler for messages of kind {envelope.kind!r}")
@@ -155,7 +117,3 @@ class Inbox:
         if bytes(held["body"]) != body:
             raise MessageConflict(f"message id {message_id} already came with a different body")
         return False
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return headers.get(name) or headers.get(name.lower())

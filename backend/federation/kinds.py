@@ -6,10 +6,12 @@ or applied online) and the handling city (办理地, whose item it is and which 
     收件地 → 办理地   handoff.requested   the application: item, applicant, materials, the origin case
     收件地 → 办理地   handoff.withdrawn   the applicant withdrew (撤回) here
     收件地 → 办理地   materials.posted    the paper originals are on their way to the archive (waybill)
+    收件地 → 办理地   materials.supplemented  the applicant's 补正 as files (sha256), for its notice
     办理地 → 收件地   handoff.accepted    taken on, under the handling city's own case number
     办理地 → 收件地   handoff.refused     not taken on (an item it does not take this way, say), or
                                         不予受理 by its window, with the path forward
     办理地 → 收件地   status.reported     one step of the handling city's case, in its words
+    办理地 → 收件地   materials.requested its window's 一次性告知: each material, with the reason
     办理地 → 收件地   decision.reported   办结: approved or denied, with the reason
     办理地 → 收件地   result.delivered    the result mailed (waybill) or issued as an 电子证照
     办理地 → 收件地   materials.archived  the paper originals arrived and are archived
@@ -88,6 +90,21 @@ class MaterialsPosted(Payload, frozen=True):
     carrier: Text
 
 
+class Issue(Payload, frozen=True):
+    material_id: Code
+    reason: Text
+
+
+class SupplementRequested(Payload, frozen=True):
+    issues: Annotated[list[Issue], msgspec.Meta(min_length=1)]
+    occurred_at: datetime
+
+
+class SupplementSent(Payload, frozen=True):
+    materials: Annotated[list[Material], msgspec.Meta(min_length=1)]
+    attempt: int
+
+
 class MaterialsArchived(Payload, frozen=True):
     archived_at: datetime
 
@@ -121,6 +138,8 @@ KINDS: dict[str, type[Payload]] = {
     "materials.posted": MaterialsPosted,
     "materials.archived": MaterialsArchived,
     "result.delivered": ResultDelivered,
+    "materials.requested": SupplementRequested,
+    "materials.supplemented": SupplementSent,
 }
 
 _DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()}

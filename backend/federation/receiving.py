@@ -8,10 +8,10 @@ transaction; the relay delivers it. The same transaction records which case the
 handoff belongs to (`tongban_sent_handoffs`), which is how the partner's replies find
 their case (backend/federation/replies.py).
 
-While the handoff is open (not refused, not withdrawn) two later events of the case
+While the handoff is open (not refused, not withdrawn) three later events of the case
 are the handoff's next messages, numbered on from the last: the applicant's 撤回
-(`handoff.withdrawn`, which closes it) and the paper originals posted for the handling
-city's archive (`materials.posted`).
+(`handoff.withdrawn`, which closes it), the paper originals posted for the handling
+city's archive (`materials.posted`), and the applicant's 补正 (`materials.supplemented`).
 
 The outbox is not a blue/green read model: a message id follows from (partner,
 handoff, seq), so a batch handled again, or a rebuilt generation, enqueues the same id
@@ -29,11 +29,18 @@ import msgspec
 from eventsourcing.utils import get_topic
 
 from backend.federation.handoff_request import REQUESTED, encoded, handoff_requested
-from backend.federation.kinds import ENCODER, HandoffWithdrawn, MaterialsPosted, Payload
+from backend.federation.kinds import (
+    ENCODER,
+    HandoffWithdrawn,
+    Material,
+    MaterialsPosted,
+    Payload,
+    SupplementSent,
+)
 from backend.federation.messages import Envelope as Message
 from backend.federation.outbox import enqueue
 from backend.store.aggregates import AggregateStore
-from domain.case import Case, ResultCode, Role
+from domain.case import Case, ResultCode, Role, UploadedFile
 
 TABLE = "tongban_sent_handoffs"
 
@@ -47,8 +54,12 @@ class TongbanHandoffs:
 
     name: str = "tongban_handoffs"
     topics: frozenset[str] | None = frozenset(
-        get_topic(e) for e in (Case.HandedOff, Case.HandoffRefused, Case.Concluded, Case.PaperMaterialsPosted)
-    )
+        get_topic(e)
+        for e in (
+            Case.HandedOff, Case.HandoffRefused, Case.Concluded, Case.PaperMaterialsPosted,
+            Case.MaterialsSupplemented,
+        )
+    )  # fmt: skip
     tables: Sequence[str] = (TABLE,)
     schema_version = 2  # 2: last_seq and open, for the messages after the first
 
@@ -96,6 +107,15 @@ class TongbanHandoffs:
                 case Case.PaperMaterialsPosted() if event.actor.role is not Role.PARTNER:
                     posted = MaterialsPosted(waybill_number=event.waybill_number, carrier=event.carrier)
                     await self._follow_up(conn, suffix, case_id, event, posted)
+                case Case.MaterialsSupplemented() if event.actor.role is not Role.PARTNER:
+                    files = [
+                        Material(material_id=m, sha256=source.sha256)
+                        for m, source in sorted(event.materials.items())
+                        if isinstance(source, UploadedFile)  # the case takes only files while with a partner
+                    ]
+                    if files:
+                        sent = SupplementSent(materials=files, attempt=event.attempt)
+                        await self._follow_up(conn, suffix, case_id, event, sent)
 
     async def _send_request(
         self, conn: asyncpg.Connection, suffix: str, event: Any, case_id: UUID, version: int
@@ -142,6 +162,7 @@ class TongbanHandoffs:
 _FOLLOW_UP_KINDS: dict[type[Payload], str] = {
     HandoffWithdrawn: "handoff.withdrawn",
     MaterialsPosted: "materials.posted",
+    SupplementSent: "materials.supplemented",
 }
 
 

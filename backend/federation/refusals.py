@@ -1,6 +1,8 @@
-"""Why the inbox endpoint refuses a message: one error class per reason, each a stable problem type.
+"""Why a federation endpoint refuses a request: one error class per reason, each a stable problem type.
 
-Every refusal is recorded in `federation_refusals` (who claimed to send it, its message
+The inbox refuses messages; the material files endpoint refuses with the same signature
+reasons, and with MaterialNotServed for a file it does not give that partner. Every
+refusal is recorded in `federation_refusals` (who claimed to send it, its message
 id when readable, the reason, the caller's address) and logged, so a partner's
 misconfiguration or somebody probing the endpoint is visible to an administrator.
 """
@@ -68,9 +70,15 @@ class MessageConflict(FederationRefusal):
     kind, status, title = "message-conflict", 409, "Message id already used for a different message"
 
 
+class MaterialNotServed(FederationRefusal):
+    """One answer for every file we do not give this partner, so none tells whether a file exists."""
+
+    kind, status, title = "material-not-found", 404, "No such material in a handoff to this partner"
+
+
 REFUSALS: tuple[type[FederationRefusal], ...] = (
     HeadersInvalid, PartnerUnknown, MessageStale, KeyUnknown, SignatureInvalid,
-    MessageInvalid, KindUnknown, SequenceConflict, MessageConflict,
+    MessageInvalid, KindUnknown, SequenceConflict, MessageConflict, MaterialNotServed,
 )  # fmt: skip
 
 # verify()'s SignatureError kinds, as refusals.

@@ -7,6 +7,7 @@
     decision.reported  record_partner_decision: 办结 here as there
     result.delivered   mail_result / issue_e_licence: the handling city sent the result
     materials.archived archive_paper_materials: the paper we posted is in its archive
+    materials.requested record_partner_material_request: its 一次性告知; the applicant supplies here
 
 Once the applicant withdrew the case here, what the partner reports of it after (its
 own withdrawal, or a step that crossed ours on the way) is applied and changes nothing.
@@ -37,11 +38,12 @@ from backend.federation.kinds import (
     Payload,
     ResultDelivered,
     StatusReported,
+    SupplementRequested,
     decode_payload,
 )
 from backend.federation.receiving import UnknownHandoffError, handed_off_case
 from backend.store.aggregates import AggregateStore
-from domain.case import Actor, Case, CaseStatus, Channel, ResultCode, Role
+from domain.case import Actor, Case, CaseStatus, Channel, MaterialIssue, ResultCode, Role
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,12 @@ def reply_handlers(
             await carry_out(message, lambda c, a, at, r: c.issue_e_licence(
                 a, Channel.PARTNER_CITY, at, licence_number=sent.reference, request_id=r))  # fmt: skip
 
+    async def requested(message: AppliedMessage) -> None:
+        asked = _payload(message, SupplementRequested)
+        issues = [MaterialIssue(material_id=i.material_id, reason=i.reason) for i in asked.issues]
+        await carry_out(message, lambda c, a, at, r: c.record_partner_material_request(
+            a, Channel.PARTNER_CITY, at, issues=issues, request_id=r))  # fmt: skip
+
     async def archived(message: AppliedMessage) -> None:
         _payload(message, MaterialsArchived)
         await carry_out(message, lambda c, a, at, r: c.archive_paper_materials(
@@ -137,6 +145,7 @@ def reply_handlers(
         "handoff.accepted": accepted,
         "result.delivered": delivered,
         "materials.archived": archived,
+        "materials.requested": requested,
         "handoff.refused": refused,
         "status.reported": status,
         "decision.reported": decision,

@@ -4,11 +4,11 @@ Pure: the same events give the same payloads, so a rebuild enqueues the same mes
 (and the outbox drops them by their ids). The ReceivedFromPartner event is the taking
 on (`handoff.accepted`, message 1); a decision the partner city can mirror (approved or
 denied, or 秒批 by our rule) is `decision.reported`; 不予受理 by our window is
-`handoff.refused`, with the path forward; the result mailed or issued is
-`result.delivered`, and the paper originals archived `materials.archived`; every other
-step is `status.reported`, in the words of this city's own timeline, its staff-only
-steps flagged so the other side can leave them out of the applicant's view while still
-counting them in the sequence.
+`handoff.refused`, with the path forward; its 一次性告知 is `materials.requested`; the
+result mailed or issued is `result.delivered`, and the paper originals archived
+`materials.archived`; every other step is `status.reported`, in the words of this
+city's own timeline, its staff-only steps flagged so the other side can leave them out
+of the applicant's view while still counting them in the sequence.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from backend.federation.kinds import (
     DecisionReported,
     HandoffAccepted,
     HandoffRefused,
+    Issue,
     MaterialsArchived,
     Payload,
     ResultDelivered,
     StatusReported,
+    SupplementRequested,
 )
-from domain.case import Case, ResultCode
+from domain.case import Case, ResultCode, Role
 from projections.case_facts import INTERNAL_EVENTS, CaseFacts, fold, marked_departments, render_label
 from projections.integration_mapping import integration_type
 
@@ -68,10 +70,14 @@ def report(event: Any, facts: CaseFacts, number: str) -> Payload:
             )
         case Case.PaperMaterialsArchived():
             return MaterialsArchived(archived_at=event.timestamp)
+        case Case.MaterialsRequested(issues=issues):  # our window's 一次性告知: the applicant is there
+            listed = [Issue(material_id=i.material_id, reason=i.reason) for i in issues]
+            return SupplementRequested(issues=listed, occurred_at=event.timestamp)
         case _:
             step = integration_type(event) or f"case.{type(event).__name__}"
-    # The receiving city posted the paper itself: nothing new to tell it or the applicant.
-    internal = isinstance(event, (*INTERNAL_EVENTS, Case.PaperMaterialsPosted))
+    # The receiving city posted the paper, or sent the supplement, itself: nothing new to tell it.
+    theirs = isinstance(event, Case.MaterialsSupplemented) and event.actor.role is Role.PARTNER
+    internal = theirs or isinstance(event, (*INTERNAL_EVENTS, Case.PaperMaterialsPosted))
     return StatusReported(step=step, label=label, occurred_at=event.timestamp, internal=internal)
 
 

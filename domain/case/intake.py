@@ -10,7 +10,7 @@ from domain.case.base import CaseBase
 from domain.case.errors import IllegalTransitionError, InvalidCommandError
 from domain.case.records import Refusal
 from domain.case.status import BEFORE_ACCEPTANCE, OPEN, CaseStatus
-from domain.case.values import Actor, Channel, MaterialIssue, MaterialSource, Role
+from domain.case.values import Actor, Channel, MaterialIssue, MaterialSource, Role, UploadedFile
 
 PRE_REVIEWERS = (Role.CLERK, Role.OFFICER)
 
@@ -116,6 +116,9 @@ class CaseIntake(CaseBase):
         if not owed:
             raise IllegalTransitionError("cannot supplement materials: none are requested or owed")
         supplied = checks.materials(materials, allow_empty=False)
+        if self.with_partner and not all(isinstance(m, UploadedFile) for m in supplied.values()):
+            # 跨城通办: what goes to the partner city travels as files (a reference cannot).
+            raise InvalidCommandError("a case with a partner city takes supplements as uploaded files")
         self._record(
             self.MaterialsSupplemented,
             actor,

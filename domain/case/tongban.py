@@ -13,7 +13,7 @@ The handoff id is the same on both sides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from domain.case.base import CaseBase
 from domain.case.errors import IllegalTransitionError, InvalidCommandError
 from domain.case.records import HandoffState, Origin, PaperPosting, Refusal
 from domain.case.status import BEFORE_ACCEPTANCE, CaseStatus
-from domain.case.values import Actor, Channel, Role
+from domain.case.values import Actor, Channel, MaterialIssue, Role
 
 TONGBAN_MODES = frozenset({"full_online", "remote_collect", "multi_city"})  # 全程网办, 异地代收代办, 多地联办
 
@@ -204,6 +204,36 @@ class CaseTongban(CaseBase):
     class PartnerProgressed(CaseBase.Event):
         step: str  # the partner's integration event type, e.g. "task.approved"
         label: str  # what the applicant reads, e.g. "株洲市市场监督管理局：批准通过"
+
+    def record_partner_material_request(
+        self,
+        actor: Actor,
+        channel: Channel,
+        at: datetime,
+        *,
+        issues: Iterable[MaterialIssue],
+        request_id: str | None = None,
+    ) -> None:
+        """The handling city's 一次性告知: the applicant supplies it here, and it follows there."""
+        if self._seen(request_id):
+            return
+        at, handoff = self._from_partner(actor, at, "record the partner's request for materials")
+        if handoff.partner_number is None:
+            raise IllegalTransitionError("the partner city has not taken the case on yet")
+        if self.conclusion is not None:
+            raise IllegalTransitionError("the case is concluded")
+        listed = checks.issues(issues)
+        self._record(self.PartnerRequestedMaterials, actor, channel, at, request_id, issues=listed)
+
+    class PartnerRequestedMaterials(CaseBase.Event):
+        issues: tuple[MaterialIssue, ...]
+
+        def apply(self, aggregate: CaseTongban) -> None:
+            aggregate.requested = {**aggregate.requested, **{i.material_id: i.reason for i in self.issues}}
+            aggregate.supplied_since_notice = frozenset()
+            if aggregate.acceptance is None:  # 全程网办: the applicant owes it before the partner accepts
+                aggregate.intake = CaseStatus.AWAITING_CORRECTION
+            super().apply(aggregate)
 
     def received_from_partner(
         self,

@@ -18,6 +18,7 @@ from domain.catalogue_spec import TONGBAN_MODES, TongbanMode
 from domain.tongban.errors import InvalidPartnerError, InvalidPartnerKeyError
 
 NAME_LIMIT = 40
+ITEM_NAME_LIMIT = 200
 URL_LIMIT = 200
 MAX_KEYS = 8  # valid at once; a rotation needs two, and more than a few is a mistake
 
@@ -33,6 +34,7 @@ class Acceptance(msgspec.Struct, frozen=True, kw_only=True):
 
     item_code: str
     modes: tuple[TongbanMode, ...]
+    name: str | None = None  # the item's name in the partner's catalogue: notices and timelines say it
 
 
 def check_region(region: str) -> str:
@@ -84,7 +86,11 @@ def check_accepts(accepts: Iterable[Acceptance]) -> tuple[Acceptance, ...]:
             raise InvalidPartnerError(
                 f"item {a.item_code}: unknown modes {unknown}; one of {sorted(TONGBAN_MODES)}"
             )
-    return checked
+        if a.name is not None and not (1 <= len(a.name.strip()) <= ITEM_NAME_LIMIT and a.name.isprintable()):
+            raise InvalidPartnerError(
+                f"item {a.item_code}: a name is 1 to {ITEM_NAME_LIMIT} printable characters"
+            )
+    return tuple(msgspec.structs.replace(a, name=a.name.strip()) if a.name else a for a in checked)
 
 
 def check_kid(kid: str) -> str:

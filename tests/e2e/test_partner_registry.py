@@ -69,7 +69,7 @@ def test_register_zhuzhou_and_rotate_its_key(client: httpx.Client, admin: Header
     assert first["changed"] is True
     assert first["partner"] | {"updatedAt": None} == {
         "region": "430200", "name": "株洲市", "baseUrl": "https://zwfw.zhuzhou.example",
-        "accepts": [{"itemCode": ITEM, "modes": ["full_online", "remote_collect"]}],
+        "accepts": [{"itemCode": ITEM, "modes": ["full_online", "remote_collect"], "name": None}],
         "keys": [{"kid": "zz-2026", "publicKey": public(1)}], "version": 2, "updatedAt": None,
     }  # fmt: skip
     assert listed(client, admin, "430200", 2)["keys"] == [{"kid": "zz-2026", "publicKey": public(1)}]

@@ -51,7 +51,7 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveS
             env = {**ENV, "CITYPASS_REGION": region, **own[region]}
             servers[region] = start_server(tmp, new_schema_name(), env)
         accepts = [{"itemCode": code, "modes": ["remote_collect"]} for code in (GETI, FOOD)]
-        accepts.append({"itemCode": BENEFIT, "modes": ["full_online"]})
+        accepts.append({"itemCode": BENEFIT, "modes": ["full_online"], "name": "失业保险金申领（株洲）"})
         accepts.append({"itemCode": FUND, "modes": ["multi_city"]})
         register(servers, CHANGSHA, ZHUZHOU, accepts=accepts)
         register(servers, CHANGSHA, XIANGTAN, accepts=[{"itemCode": FUND, "modes": ["multi_city"]}])
@@ -198,6 +198,13 @@ def test_an_online_application_goes_to_zhuzhou_at_once_and_a_withdrawal_follows_
     }  # fmt: skip
     origin = str(ok(cs.post("/api/v1/cases", json=body, headers=citizen), 201)["caseId"])
     first = wait_for(lambda: progress_of(cs, origin, citizen), "the application in 长沙's progress view")
+
+    def submitted_notice() -> dict[str, Any] | None:
+        items = ok(cs.get("/api/v1/me/inbox", params={"limit": 50}, headers=citizen))["items"]
+        return next((i for i in items if i["purpose"] == "submitted"), None)
+
+    # 长沙's catalogue does not list the item: the notice names it as 长沙's partner registry does.
+    assert "失业保险金申领（株洲）" in str(wait_for(submitted_notice, "the submission notice"))
     assert first["case"]["status"] == "in_handling"
     number = first["case"]["number"]
 
@@ -212,7 +219,21 @@ def test_an_online_application_goes_to_zhuzhou_at_once_and_a_withdrawal_follows_
     assert received["mode"] == "full_online"
     handling = received["case"]["id"]
     zz_clerk = login(zz, "clerk-zz-online", "clerk", name="株洲窗口", hall="ZZZWFW")
-    staff(zz, zz_clerk, handling, "pre-review", {"decision": "pass"})
+    # 株洲's window asks for one material again (一次性告知); the citizen answers at home in 长沙.
+    issues = [{"materialId": "M02", "reason": "离职证明需加盖公章"}]
+    staff(zz, zz_clerk, handling, "pre-review", {"decision": "request_materials", "issues": issues})
+    owing = wait_for(
+        lambda: p if (p := progress_of(cs, origin, citizen)) and p["case"]["status"] == "awaiting_correction"
+        else None, "株洲's notice in 长沙",
+    )  # fmt: skip
+    assert "办理地一次性告知补正材料" in [line["label"] for line in owing["timeline"]]
+    stamped = upload(cs, citizen, pdf("M02 离职证明（盖章）"))
+    ok(cs.post(f"/api/v1/cases/{origin}/supplements", json={"materials": {"M02": stamped}}, headers=citizen))
+    wait_for(
+        lambda: zz.post(f"/api/v1/staff/cases/{handling}/pre-review", json={"decision": "pass"},
+                        headers=zz_clerk).status_code == 200 or None,
+        "the supplement in 株洲",
+    )  # fmt: skip
     staff(zz, zz_clerk, handling, "acceptance", {"mode": "standard"})
 
     def accepted_there() -> list[str] | None:

@@ -21,7 +21,7 @@ from backend.federation.reports import TongbanReports
 from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import generate_data_key, parse_data_keys
 from backend.store.recorder import EventRecorder
-from domain.case import CaseStatus, ResultCode, Role
+from domain.case import CaseStatus, MaterialIssue, ResultCode, Role, UploadedFile
 from projections.catalogue import CatalogueQueries, department_names
 from tests.integration.store_support import Clock, catch_up
 from tests.integration.tongban_handling_support import (
@@ -205,3 +205,35 @@ def follow_up(handoff: uuid.UUID, seq: int, kind: str, **payload: object) -> App
 async def events(city: Handling, handoff: uuid.UUID) -> list[object]:
     stored = await city.store.recorder.select_events(handled_case_id(ZHUZHOU, handoff))
     return [city.store.mapper.to_domain_event(e) for e in stored]
+
+
+async def test_our_notice_goes_back_and_the_supplement_from_there_answers_it(
+    city: Handling, service: CaseService, mapper: Mapper[uuid.UUID]
+) -> None:
+    handoff = uuid.uuid4()
+    await city.handler(requested(handoff))
+    case_id = handled_case_id(ZHUZHOU, handoff)
+    issues = [MaterialIssue(material_id="M02", reason="复印件不清晰")]
+    await service.request_materials(CLERK, case_id, issues=issues)
+    await catch_up(city.pool, mapper, reports(city.pool))
+    sent = await outbox(city.pool, handoff)
+    assert (sent[-1].kind, sent[-1].payload["issues"]) == (
+        "materials.requested", [{"materialId": "M02", "reason": "复印件不清晰"}],
+    )  # fmt: skip
+    handlers = follow_up_handlers(lambda: city.store, Clock(NOW))
+    supplement = follow_up(handoff, 2, "materials.supplemented",
+                           materials=[{"materialId": "M02", "sha256": "c" * 64}], attempt=1)  # fmt: skip
+    await handlers["materials.supplemented"](supplement)
+    await handlers["materials.supplemented"](supplement)  # applied again: nothing more
+    case = await city.store.get(case_id)
+    assert case.status is CaseStatus.PRE_REVIEW and case.materials["M02"] == UploadedFile("c" * 64)
+    assert case.supplement_attempts == 1
+    # A supplement nobody here asked for (a 容缺 owed there, say) changes nothing.
+    unasked = [{"materialId": "M03", "sha256": "d" * 64}]
+    await handlers["materials.supplemented"](
+        follow_up(handoff, 3, "materials.supplemented", materials=unasked, attempt=2)
+    )
+    assert (await city.store.get(case_id)).version == case.version
+    await catch_up(city.pool, mapper, reports(city.pool))
+    back = await outbox(city.pool, handoff)
+    assert back[-1].kind == "status.reported" and back[-1].payload["internal"] is True  # their own supplement

@@ -40,6 +40,7 @@ from domain.case import Actor, Case, CaseError, CaseStatus, Channel, Person, Rol
 from domain.case.checks import BEIJING
 from domain.personal import Address, IdNumber, PersonName, Phone
 from domain.tongban import Acceptance
+from notifications.case_notices import catalogue_items
 from projections.case_progress import CaseProgressProjection, CaseQueries
 from projections.catalogue import CatalogueProjection, CatalogueQueries
 from projections.partners import PartnerProjection, PartnerQueries
@@ -53,7 +54,7 @@ ONLINE_ONLY = "11430200006182474N010100400000"  # taken only as 全程网办
 FOOD = "11430100006182474N010100300000"  # our own 食品经营许可
 JOINT = "11430200006182474N010100500000"  # taken by 株洲 and 湘潭 as 多地联办
 ACCEPTS = (
-    Acceptance(item_code=ITEM, modes=("remote_collect", "full_online")),
+    Acceptance(item_code=ITEM, modes=("remote_collect", "full_online"), name="食品经营许可（株洲）"),
     Acceptance(item_code=ONLINE_ONLY, modes=("full_online",)),
     Acceptance(item_code=JOINT, modes=("multi_city",)),
 )
@@ -431,3 +432,33 @@ async def test_a_withdrawal_of_a_joint_case_goes_to_every_city_still_on_it(world
         (ZHUZHOU, 1, "handoff.requested"), (ZHUZHOU, 2, "handoff.withdrawn"),
         (XIANGTAN, 1, "handoff.requested"),
     ]  # fmt: skip
+
+
+async def test_the_partners_notice_is_answered_here_and_the_supplement_goes_to_it(world: World) -> None:
+    case = await submit(world.service, CITIZEN, ITEM, "online-notice")
+    assert case.handoff is not None
+    handoff = case.handoff.handoff
+    await world.send()
+    await world.apply("handoff.accepted", handoff, 1, caseNumber="430200202609290000061")
+    unclear = [{"materialId": "M02", "reason": "复印件不清晰"}]
+    await world.apply(
+        "materials.requested", handoff, 2, issues=unclear, occurredAt="2026-09-29T11:00:00+08:00"
+    )
+    owing = await world.case(case.id)
+    assert owing.status is CaseStatus.AWAITING_CORRECTION and owing.requested == {"M02": "复印件不清晰"}
+    await world.service.supplement_materials(CITIZEN, case.id, materials={"M02": UploadedFile(SHA[1])})
+    await world.send()
+    rows = await outbox(world.pool, handoff)
+    assert [(r["seq"], r["kind"]) for r in rows] == [(1, "handoff.requested"), (2, "materials.supplemented")]
+    sent = msgspec.json.decode(ENVELOPE.decode(rows[1]["body"]).payload)
+    assert sent == {"materials": [{"materialId": "M02", "sha256": SHA[1]}], "attempt": 1}
+    assert (await world.case(case.id)).status is CaseStatus.IN_HANDLING  # with 株洲 again
+
+
+async def test_notices_name_a_partner_item_by_the_name_its_registry_entry_gives(world: World) -> None:
+    lookup = catalogue_items(CatalogueQueries(world.pool), PartnerQueries(world.pool))
+    found = await lookup([ITEM, ONLINE_ONLY, FOOD, "11430200000000000X000000000000"])
+    assert found[ITEM] is not None and found[ITEM].name == "食品经营许可（株洲）"
+    assert found[ONLINE_ONLY] is None  # registered without a name: the notice shows the code
+    assert found[FOOD] is not None and found[FOOD].name == "食品经营许可"  # our own catalogue first
+    assert found["11430200000000000X000000000000"] is None

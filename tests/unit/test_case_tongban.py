@@ -7,10 +7,20 @@ from uuid import uuid4
 
 import pytest
 
-from domain.case import Actor, Case, CaseStatus, ResultCode, Role
+from domain.case import Actor, Case, CaseStatus, ELicenceRef, MaterialIssue, ResultCode, Role, UploadedFile
 from domain.case.errors import CaseError, IllegalTransitionError, InvalidCommandError, NotAuthorisedActorError
 from projections.case_facts import CaseFacts, fold
-from tests.unit.case_builders import CITIZEN, CLERK, PASSWORD_HASH, STATES, STEP, SYS, WINDOW, submission
+from tests.unit.case_builders import (
+    CITIZEN,
+    CLERK,
+    MINIAPP,
+    PASSWORD_HASH,
+    STATES,
+    STEP,
+    SYS,
+    WINDOW,
+    submission,
+)
 
 ZHUZHOU = Actor(id="430200", role=Role.PARTNER, name="株洲")
 XIANGTAN = Actor(id="430300", role=Role.PARTNER, name="湘潭")
@@ -376,3 +386,28 @@ def test_a_joint_hand_off_is_refused_whole_when_a_city_has_the_case_already() ->
     case = handed_off()  # 异地代收代办 with 株洲
     refused(case, lambda c: c.hand_off_jointly(CLERK, WINDOW, STEP, parts=[("430300", uuid4())]),
             IllegalTransitionError)  # fmt: skip
+
+
+def test_the_partners_one_notice_is_owed_here_and_the_supplement_follows_it() -> None:
+    case, history = STATES["submitted"]()
+    case.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online", handoff=HANDOFF)
+    unclear = [MaterialIssue(material_id="M02", reason="复印件不清晰")]
+    refused(case, lambda c: c.record_partner_material_request(ZHUZHOU, CITY, STEP, issues=unclear),
+            IllegalTransitionError)  # fmt: skip
+    case.record_partner_acceptance(ZHUZHOU, CITY, STEP, partner_number="43020020260506000009")
+    case.record_partner_material_request(
+        ZHUZHOU,
+        CITY,
+        STEP,
+        issues=[MaterialIssue(material_id="M02", reason="复印件不清晰")],
+        request_id="m-2",
+    )
+    assert case.status is CaseStatus.AWAITING_CORRECTION and case.requested == {"M02": "复印件不清晰"}
+    licence = {"M02": ELicenceRef("L1")}  # a reference cannot travel to the partner city
+    refused(case, lambda c: c.supplement_materials(CITIZEN, MINIAPP, STEP, materials=licence),
+            InvalidCommandError)  # fmt: skip
+    case.supplement_materials(CITIZEN, MINIAPP, STEP, materials={"M02": UploadedFile("c" * 64)})
+    assert case.status is CaseStatus.IN_HANDLING and not case.requested  # back with 株洲
+    facts = CaseFacts()
+    labels = [fold(facts, e) for e in [*history, *case.collect_events()]]
+    assert labels[-2:] == ["办理地一次性告知补正材料", "补正材料（第1次）"] and facts.status is case.status

@@ -15,6 +15,7 @@ from backend.federation.kinds import (
     HandoffRefused,
     HandoffRequested,
     HandoffWithdrawn,
+    Issue,
     Material,
     MaterialsArchived,
     MaterialsPosted,
@@ -22,6 +23,8 @@ from backend.federation.kinds import (
     PayloadError,
     ResultDelivered,
     StatusReported,
+    SupplementRequested,
+    SupplementSent,
     decode_payload,
 )
 
@@ -44,6 +47,8 @@ SAMPLES = [
     MaterialsPosted(waybill_number="EMS1234567890", carrier="EMS"),
     MaterialsArchived(archived_at=AT),
     ResultDelivered(method="mail", reference="EMS0987654321", carrier="EMS", delivered_at=AT),
+    SupplementRequested(issues=[Issue(material_id="M02", reason="复印件不清晰")], occurred_at=AT),
+    SupplementSent(materials=[Material(material_id="M02", sha256="b" * 64)], attempt=1),
 ]  # fmt: skip
 
 

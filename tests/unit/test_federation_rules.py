@@ -161,6 +161,7 @@ def test_every_refusal_has_a_stable_problem_type_and_status() -> None:
         "federation-kind-unknown": 422,
         "federation-sequence-conflict": 409,
         "federation-message-conflict": 409,
+        "federation-material-not-found": 404,
     }
     # Each of verify()'s reasons has its refusal.
     assert {k: c.kind for k, c in BY_SIGNATURE_ERROR.items()} == {

@@ -52,6 +52,7 @@ VERSION_1 = {
     "case.paper_posted": ("waybillNumber", "carrier"),
     "case.paper_archived": (),
     "case.partner_decided": ("result", "reason"),
+    "case.partner_requested_materials": ("issues",),
 }
 ENVELOPE = ("type", "id", "position", "version", "occurredAt", "recordedAt", "case", "actor", "channel")
 

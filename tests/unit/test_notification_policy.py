@@ -108,6 +108,23 @@ def _handoff_refused(case: Case) -> None:
     case.record_handoff_refusal(zhuzhou, WINDOW, STEP, reason="本市不受理该事项的异地代收，联系13812341234")
 
 
+def _online_not_accepted(case: Case) -> None:
+    """全程网办: 株洲's window refuses acceptance, with its path forward."""
+    case.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online", handoff=UUID(int=10))
+    zhuzhou = Actor(id="430200", role=Role.PARTNER, name="株洲市")
+    case.record_partner_acceptance(zhuzhou, WINDOW, STEP, partner_number="43020020260506000001")
+    case.record_handoff_refusal(zhuzhou, WINDOW, STEP, reason="不在本市参保", path_forward="请向参保地申请")
+
+
+def _partner_notice(case: Case) -> None:
+    """株洲's 一次性告知 on a case handed to it: the applicant supplies it here."""
+    case.hand_off(SYSTEM, SYS, STEP, partner="430200", mode="full_online", handoff=UUID(int=11))
+    zhuzhou = Actor(id="430200", role=Role.PARTNER, name="株洲市")
+    case.record_partner_acceptance(zhuzhou, WINDOW, STEP, partner_number="43020020260506000002")
+    issues = [MaterialIssue(material_id="M01", reason="照片不清晰")]
+    case.record_partner_material_request(zhuzhou, WINDOW, STEP, issues=issues)
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -246,6 +263,18 @@ ROWS = [
             "reason": "本市不受理该事项的异地代收，联系138****1234",
             "next_step": "您的申请已退回受理窗口，窗口工作人员将与您联系后续办理方式。",
         },
+    ),
+    Row(
+        "全程网办 not accepted by the handling city: its path forward is the next step",
+        _then("submitted", _online_not_accepted),
+        [(Purpose.HANDOFF_REFUSED, ME, False)],
+        {"reason": "不在本市参保", "next_step": "请向参保地申请"},
+    ),
+    Row(
+        "the handling city's 一次性告知, answered here",
+        _then("submitted", _partner_notice),
+        [(Purpose.MATERIALS_REQUESTED, ME, False)],
+        {"material_count": "1", "due": "尽快"},
     ),
     Row(
         "不予受理: the path forward is the next step",

@@ -86,6 +86,15 @@ def test_registration_records_the_partner_and_its_first_keys() -> None:
         ({"accepts": (Acceptance(item_code=ITEM, modes=()),)}, InvalidPartnerError),
         ({"accepts": (Acceptance(item_code=ITEM, modes=("window",)),)}, InvalidPartnerError),  # type: ignore[arg-type]
         ({"accepts": (Acceptance(item_code=ITEM, modes=("multi_city", "multi_city")),)}, InvalidPartnerError),
+        ({"accepts": (Acceptance(item_code=ITEM, modes=("full_online",), name="  "),)}, InvalidPartnerError),
+        (
+            {"accepts": (Acceptance(item_code=ITEM, modes=("full_online",), name="名" * 201),)},
+            InvalidPartnerError,
+        ),
+        (
+            {"accepts": (Acceptance(item_code=ITEM, modes=("full_online",), name="个体\n登记"),)},
+            InvalidPartnerError,
+        ),
     ],
 )
 def test_registration_refuses_a_malformed_description(
@@ -235,3 +244,9 @@ def test_a_time_without_zone_is_refused() -> None:
     with pytest.raises(InvalidCommandError):
         partner.add_key("zz-2027", key(2), actor=ADMIN, at=datetime(2026, 3, 2, 9))
     assert partner.collect_events() == []
+
+
+def test_an_item_name_is_kept_trimmed_and_may_be_left_out() -> None:
+    named = Acceptance(item_code=ITEM, modes=("full_online",), name=" 食品经营许可 ")
+    partner = registered(accepts=(named, Acceptance(item_code="OTHER-1", modes=("remote_collect",))))
+    assert [a.name for a in partner.accepts] == ["食品经营许可", None]

@@ -7,7 +7,9 @@ accepted at the window and handed off to 株洲 in one append, `--batch` at a ti
 there everything runs in the servers: 长沙's consumer puts `handoff.requested` in its
 outbox, its relay signs and sends it, 株洲's inbox takes it and its applier opens the
 linked case, 株洲's consumer answers `handoff.accepted`, and 长沙's applier records it on
-the origin case.
+the origin case. Each case has two small PDF materials in 长沙's file store; 株洲 fetches
+them (signed GETs) before it opens its case, as a real deployment does, so a round trip
+includes that transfer. Each city has its own files directory.
 
 The round trip of a handoff runs from its `HandedOff` event's commit to the commit of
 its `HandoffAccepted` event, both stamped by the one PostgreSQL server. Handoffs per
@@ -31,6 +33,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from backend.materials import MaterialStore
 from backend.store.aggregates import AggregateStore
 from backend.store.mapper import make_mapper
 from backend.store.personal_cipher import PersonalCipher, dev_data_keys
@@ -40,6 +43,7 @@ from domain.case import Actor, Case, Channel, Role
 from domain.case.values import UploadedFile
 from projections.case_secrets import QueryPasswords
 from tests.dbutil import database_url, drop_schema_sync, new_schema_name
+from tests.e2e.case_journey_support import pdf
 from tests.e2e.conftest import LiveServer, start_server, stop_server
 from tests.integration.test_case_progress import LI
 
@@ -80,11 +84,11 @@ def register(
         time.sleep(0.1)
 
 
-def handed_off_case(serial: int, now: datetime) -> Case:
+def handed_off_case(serial: int, now: datetime, files: MaterialStore) -> Case:
+    stored = {m: files.put(pdf(f"{m} bench case {serial}")).sha256 for m in ("M01", "M02")}
     case = Case.submit(
         CITIZEN, Channel.MINIAPP, now, case_id=uuid.uuid4(), number=f"TB{serial:012d}", applicant=LI,
-        item_code=GETI, catalogue_version="1",
-        materials={"M01": UploadedFile(f"{serial:064x}"), "M02": UploadedFile(f"{serial + 1:064x}")},
+        item_code=GETI, catalogue_version="1", materials={m: UploadedFile(sha) for m, sha in stored.items()},
     )  # fmt: skip
     case.accept(
         CLERK, Channel.HALL_WINDOW, now, receipt_number=f"SL{serial}", query_password_hash=PASSWORD_HASH
@@ -108,7 +112,8 @@ async def run(
     while written < args.handoffs:
         count = min(args.batch, args.handoffs - written)
         now = datetime.now(UTC)
-        await asyncio.gather(*(store.save(handed_off_case(written + n, now)) for n in range(count)))
+        cases = [handed_off_case(written + n, now, args.files) for n in range(count)]
+        await asyncio.gather(*(store.save(case) for case in cases))
         written += count
         await asyncio.sleep(args.pause)
     write_s = time.perf_counter() - began
@@ -177,7 +182,9 @@ def main() -> None:
     servers: dict[str, LiveServer] = {}
     try:
         for region in (CHANGSHA, ZHUZHOU):
-            servers[region] = start_server(tmp, new_schema_name(), {**ENV, "CITYPASS_REGION": region})
+            own = {"CITYPASS_REGION": region, "CITYPASS_FILES_DIR": str(tmp / f"files-{region}")}
+            servers[region] = start_server(tmp, new_schema_name(), {**ENV, **own})
+        args.files = MaterialStore(tmp / f"files-{CHANGSHA}", max_bytes=1 << 20)
         register(servers, CHANGSHA, ZHUZHOU, [{"itemCode": GETI, "modes": ["remote_collect"]}])
         register(servers, ZHUZHOU, CHANGSHA, [])
         meter = CpuMeter(

@@ -163,6 +163,9 @@ class MaterialFetcher:
     ) -> None:
         self._directory, self._region, self._key, self._files = directory, region, key, files
         self._timeout, self._wall, self._transport = timeout_seconds, wall_clock, transport
+        # One client for the process, made on first use (inside the applier's loop): its
+        # connections to each partner are kept and reused across handoffs.
+        self._client: httpx.AsyncClient | None = None
 
     async def fetch_missing(self, partner: str, handoff: uuid.UUID, sha256s: Iterable[str]) -> list[str]:
         """Fetch from `partner` each file of `handoff` we do not hold yet; those fetched now, in order.
@@ -176,9 +179,10 @@ class MaterialFetcher:
         found = await self._directory.find(partner)
         if found is None:
             raise MaterialTransferError(f"no partner city {partner} is configured to fetch materials from")
-        async with httpx.AsyncClient(follow_redirects=False, transport=self._transport) as client:
-            for sha256 in missing:
-                await self._fetch(client, material_url(found.base_url, handoff, sha256), partner, sha256)
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False, transport=self._transport)
+        for sha256 in missing:
+            await self._fetch(self._client, material_url(found.base_url, handoff, sha256), partner, sha256)
         log.info("通办: %d material files of handoff %s fetched from %s", len(missing), handoff, partner)
         return missing
 

@@ -119,9 +119,8 @@ class CaseBase(Aggregate):
         self.handoff: HandoffState | None = None
         self.joint: tuple[HandoffState, ...] = ()  # 多地联办: one part per partner city, in hand-off order
         self.origin: Origin | None = None
-        self.paper: PaperPosting | None = (
-            None  # 异地代收代办: the paper originals on their way to the archive
-        )
+        # 异地代收代办: the paper originals on their way to the handling city's archive.
+        self.paper: PaperPosting | None = None
 
     @property
     def status(self) -> CaseStatus:
@@ -146,7 +145,10 @@ class CaseBase(Aggregate):
 
     @property
     def with_partner(self) -> bool:
-        """Handed to a partner city that has not refused it: that city handles it."""
+        """Handed to a partner city that has not refused it: that city handles it.
+
+        多地联办: while a city is still deciding its part (neither refused nor decided).
+        """
         single = self.handoff is not None and self.handoff.refused is None
         return single or any(part.open for part in self.joint)
 

@@ -57,7 +57,7 @@ class CaseTongban(CaseBase):
             self._require("hand off", (CaseStatus.IN_HANDLING,))
         else:
             self._require("hand off", (CaseStatus.ACCEPTED,))
-        if self.handoff is not None and self.handoff.refused is None and self.handoff.mode != "multi_city":
+        if self.handoff is not None and self.handoff.refused is None:
             raise IllegalTransitionError(f"the case is already with {self.handoff.partner}")
         if self.partner_handoff(partner) is not None:
             raise IllegalTransitionError(f"the case is already with {partner}")

@@ -113,7 +113,8 @@ class CaseFacts(msgspec.Struct, kw_only=True):
                 return CaseStatus.VOIDED
             if self.revoked:
                 return CaseStatus.REVOKED
-            return CaseStatus.DELIVERED if self.delivered else CaseStatus.CONCLUDED
+            approved = self.result is ResultCode.APPROVED  # as CaseBase.status: only an approval is delivered
+            return CaseStatus.DELIVERED if self.delivered and approved else CaseStatus.CONCLUDED
         if self.accepted_on is None:
             # 全程网办: handed off before acceptance (routed there); the handling city accepts it.
             return CaseStatus.IN_HANDLING if self.routed and self.intake in BEFORE_ACCEPTANCE else self.intake

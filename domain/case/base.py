@@ -131,7 +131,10 @@ class CaseBase(Aggregate):
                 return CaseStatus.VOIDED
             if self.revoked_at is not None:
                 return CaseStatus.REVOKED
-            return CaseStatus.DELIVERED if self.deliveries else CaseStatus.CONCLUDED
+            # Only an approval is delivered: a 多地联办 city may send its part's result before
+            # another city denies its own, and the case then ends denied, not delivered.
+            approved = self.conclusion.result is ResultCode.APPROVED
+            return CaseStatus.DELIVERED if self.deliveries and approved else CaseStatus.CONCLUDED
         if self.acceptance is None:
             # 全程网办: handed off before acceptance; the handling city accepts or refuses it.
             return (

@@ -333,11 +333,18 @@ def test_a_joint_case_concludes_once_every_city_has_decided_its_part() -> None:
 
 
 def test_one_city_denying_its_part_denies_the_joint_case_with_its_reason() -> None:
-    case, _ = jointly()
-    case.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.DENIED, reason="不符合条件")
+    case, history = jointly()
     case.record_partner_decision(ZHUZHOU, CITY, STEP, result=ResultCode.APPROVED)
-    assert case.status is CaseStatus.CONCLUDED and not case.approved
+    case.issue_e_licence(
+        ZHUZHOU, CITY, STEP, licence_number="ZZ-L-1"
+    )  # 株洲's part, sent before 湘潭 decides
+    case.record_partner_decision(XIANGTAN, CITY, STEP, result=ResultCode.DENIED, reason="不符合条件")
+    assert case.status is CaseStatus.CONCLUDED and not case.approved  # denied, not delivered
     assert case.conclusion is not None and case.conclusion.reason == "430300：不符合条件"
+    facts = CaseFacts()
+    for event in [*history, *case.collect_events()]:
+        fold(facts, event)
+    assert facts.status is case.status
 
 
 def test_a_city_refusing_its_part_leaves_the_others_and_may_be_replaced() -> None:

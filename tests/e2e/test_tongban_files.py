@@ -97,8 +97,8 @@ def hand_off(cs: httpx.Client, who: str) -> Handed:
     origin = str(ok(cs.post("/api/v1/cases", json=body, headers=desk.citizen), 201)["caseId"])
     desk.act(origin, "pre-review", {"decision": "pass"})
     desk.act(origin, "acceptance", {"mode": "standard"})
-    staff(cs, desk.clerk, origin, "handoff", {"partner": ZHUZHOU, "mode": "remote_collect"})
-    number = ok(cs.get(f"/api/v1/cases/{origin}/progress", headers=desk.citizen))["case"]["number"]
+    sent = staff(cs, desk.clerk, origin, "handoff", {"partner": ZHUZHOU, "mode": "remote_collect"})
+    number = sent["number"]  # from the command's answer: the progress view may not have it yet
     return Handed(origin, number, {hashlib.sha256(data).hexdigest(): data for data in files.values()})
 
 

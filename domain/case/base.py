@@ -218,12 +218,19 @@ class CaseBase(Aggregate):
             )
         return self._admit(actor, at, (Role.CITIZEN, Role.AGENT, *staff))
 
-    def _from_partner(self, actor: Actor, at: datetime, command: str) -> tuple[datetime, HandoffState]:
-        """跨城通办: a command the handling city reports; only the city the case is with may."""
+    def _from_partner(
+        self, actor: Actor, at: datetime, command: str, *, taken_on: bool = False
+    ) -> tuple[datetime, HandoffState]:
+        """跨城通办: a command the handling city reports; only the city the case is with may.
+
+        `taken_on`: only once that city took the case on under its own number.
+        """
         at = self._admit(actor, at, (Role.PARTNER,))
         handoff = self.partner_handoff(actor.id)
         if handoff is None:
             raise IllegalTransitionError(f"cannot {command}: the case is not with partner city {actor.id}")
+        if taken_on and handoff.partner_number is None:
+            raise IllegalTransitionError("the partner city has not taken the case on yet")
         return at, handoff
 
     def _require(self, command: str, allowed: Collection[CaseStatus]) -> None:

@@ -86,9 +86,7 @@ class CaseConclusion(CaseBase):
         """
         if self._seen(request_id):
             return
-        at, handoff = self._from_partner(actor, at, "record the partner's decision")
-        if handoff.partner_number is None:
-            raise IllegalTransitionError("the partner city has not taken the case on yet")
+        at, handoff = self._from_partner(actor, at, "record the partner's decision", taken_on=True)
         if handoff.result is not None:
             raise IllegalTransitionError(f"{actor.id} has decided its part already")
         self._require("record the partner's decision", (CaseStatus.IN_HANDLING, CaseStatus.ACCEPTED))

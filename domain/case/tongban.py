@@ -194,9 +194,7 @@ class CaseTongban(CaseBase):
         """One step the handling city took (受理, a signature, a suspension …), in its own words."""
         if self._seen(request_id):
             return
-        at, handoff = self._from_partner(actor, at, "record the partner's progress")
-        if handoff.partner_number is None:
-            raise IllegalTransitionError("the partner city has not taken the case on yet")
+        at, _ = self._from_partner(actor, at, "record the partner's progress", taken_on=True)
         checks.text(step, "step")
         checks.text(label, "label")
         self._record(self.PartnerProgressed, actor, channel, at, request_id, step=step, label=label)
@@ -217,9 +215,7 @@ class CaseTongban(CaseBase):
         """The handling city's 一次性告知: the applicant supplies it here, and it follows there."""
         if self._seen(request_id):
             return
-        at, handoff = self._from_partner(actor, at, "record the partner's request for materials")
-        if handoff.partner_number is None:
-            raise IllegalTransitionError("the partner city has not taken the case on yet")
+        at, _ = self._from_partner(actor, at, "record the partner's request for materials", taken_on=True)
         if self.conclusion is not None:
             raise IllegalTransitionError("the case is concluded")
         listed = checks.issues(issues)
@@ -299,16 +295,7 @@ class CaseTongban(CaseBase):
             raise IllegalTransitionError("cannot post paper materials: the case is not with a partner city")
         if handoff.mode == "full_online":
             raise IllegalTransitionError("a 全程网办 case has no paper materials at our window")
-        if self.paper is not None:
-            raise IllegalTransitionError(
-                f"the paper materials went already, waybill {self.paper.waybill_number}"
-            )
-        checks.text(waybill_number, "waybill number")
-        checks.text(carrier, "carrier")
-        self._record(
-            self.PaperMaterialsPosted, actor, channel, at, request_id,
-            waybill_number=waybill_number, carrier=carrier,
-        )  # fmt: skip
+        self._record_paper_posted(actor, channel, at, request_id, waybill_number, carrier)
 
     def record_paper_posted(
         self,
@@ -326,14 +313,21 @@ class CaseTongban(CaseBase):
         at = self._admit(actor, at, (Role.PARTNER,))
         if self.origin is None or actor.id != self.origin.partner:
             raise IllegalTransitionError("the case did not come from this partner city")
+        self._record_paper_posted(actor, channel, at, request_id, waybill_number, carrier)
+
+    def _record_paper_posted(
+        self, actor: Actor, channel: Channel, at: datetime, request_id: str | None, waybill: str, carrier: str
+    ) -> None:
+        """Either side's record of the paper posted: once per case, with its waybill."""
         if self.paper is not None:
-            raise IllegalTransitionError("the paper materials are recorded as posted already")
-        checks.text(waybill_number, "waybill number")
+            raise IllegalTransitionError(
+                f"the paper materials went already, waybill {self.paper.waybill_number}"
+            )
+        checks.text(waybill, "waybill number")
         checks.text(carrier, "carrier")
         self._record(
-            self.PaperMaterialsPosted, actor, channel, at, request_id,
-            waybill_number=waybill_number, carrier=carrier,
-        )  # fmt: skip
+            self.PaperMaterialsPosted, actor, channel, at, request_id, waybill_number=waybill, carrier=carrier
+        )
 
     class PaperMaterialsPosted(CaseBase.Event):
         waybill_number: str
